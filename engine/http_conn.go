@@ -1,0 +1,258 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"time"
+)
+
+// httpConn is the HTTP/1.1 side of one connection, the counterpart of
+// net/http's conn: a read buffer the parser works in, an output buffer that
+// collects response bytes until there is a reason to write, and the serve
+// loop (http_server.go) that ties them together.
+type httpConn struct {
+	srv *Server
+	c   *Conn
+
+	in   []byte // read buffer; in[r:w] holds bytes read but not yet parsed
+	r, w int
+	out  []byte // response bytes not yet written
+	held []byte // reused by response for the body it holds back
+	keys []string
+
+	requests int
+	idle     bool // between requests: Shutdown may close us
+}
+
+const (
+	readBufSize = 4 << 10  // initial read buffer; grows up to MaxHeaderBytes
+	flushAt     = 64 << 10 // write the output buffer once it holds this much
+)
+
+func newHTTPConn(srv *Server, c *Conn) *httpConn {
+	return &httpConn{srv: srv, c: c, in: make([]byte, readBufSize), out: make([]byte, 0, 8<<10)}
+}
+
+// buffered reports how many read bytes wait to be parsed: a pipelined
+// request that arrived in the same read as the previous one.
+func (hc *httpConn) buffered() int { return hc.w - hc.r }
+
+// fill reads more bytes into the buffer. Before it may park, it writes out
+// any pending responses: the client may be waiting for them before it
+// sends more.
+func (hc *httpConn) fill() error {
+	if len(hc.out) > 0 {
+		if err := hc.flush(); err != nil {
+			return err
+		}
+	}
+	if hc.r > 0 && hc.r == hc.w {
+		hc.r, hc.w = 0, 0
+	}
+	if hc.w == len(hc.in) {
+		if hc.r > 0 { // slide unparsed bytes to the front
+			hc.w = copy(hc.in, hc.in[hc.r:hc.w])
+			hc.r = 0
+		} else {
+			grown := make([]byte, 2*len(hc.in))
+			copy(grown, hc.in[:hc.w])
+			hc.in = grown
+		}
+	}
+	n, err := hc.c.Read(hc.in[hc.w:])
+	hc.w += n
+	return err
+}
+
+// errHeadTooLarge and errTargetTooLong are reported with 431 and 414.
+var (
+	errHeadTooLarge = &httpError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
+	errTargetLong   = &httpError{http.StatusRequestURITooLong, "request-target too long"}
+)
+
+// readHead returns the next request head. It waits for the first byte with
+// the idle timeout (keep-alive) and for the rest with the header timeout, so
+// a client that dribbles its headers forever (slowloris) is cut off.
+// A nil head with a nil error means the client closed cleanly between
+// requests.
+func (hc *httpConn) readHead() ([]byte, error) {
+	first := true
+	for {
+		hc.skipEmptyLines()
+		if n := headEnd(hc.in[hc.r:hc.w]); n >= 0 {
+			head := hc.in[hc.r : hc.r+n]
+			hc.r += n
+			return head, nil
+		}
+		if herr := hc.checkHeadSize(); herr != nil {
+			return nil, herr
+		}
+		if hc.buffered() > 0 && first {
+			first = false
+			hc.c.SetReadDeadline(deadline(hc.srv.HeaderTimeout))
+		}
+		err := hc.fill()
+		if err != nil {
+			if err == io.EOF && hc.buffered() == 0 {
+				return nil, nil
+			}
+			return nil, err
+		}
+	}
+}
+
+// skipEmptyLines drops CRLFs before a request-line (RFC 9112 §2.2: a server
+// SHOULD ignore at least one, left over from a previous body).
+func (hc *httpConn) skipEmptyLines() {
+	for hc.r < hc.w && (hc.in[hc.r] == '\r' || hc.in[hc.r] == '\n') {
+		if hc.in[hc.r] == '\r' && (hc.r+1 >= hc.w || hc.in[hc.r+1] != '\n') {
+			return
+		}
+		hc.r++
+	}
+}
+
+func (hc *httpConn) checkHeadSize() *httpError {
+	pending := hc.in[hc.r:hc.w]
+	if bytes.IndexByte(pending, '\n') < 0 && len(pending) > maxTargetBytes+64 {
+		return errTargetLong
+	}
+	if len(pending) >= hc.srv.MaxHeaderBytes {
+		return errHeadTooLarge
+	}
+	return nil
+}
+
+// readBody reads body bytes: first what is already buffered, then straight
+// from the socket into p, saving a copy for large bodies.
+func (hc *httpConn) readBody(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if hc.buffered() > 0 {
+		n := copy(p, hc.in[hc.r:hc.w])
+		hc.r += n
+		return n, nil
+	}
+	if len(hc.out) > 0 {
+		if err := hc.flush(); err != nil {
+			return 0, err
+		}
+	}
+	return hc.c.Read(p)
+}
+
+// maxChunkLine bounds a chunk-size line or trailer field.
+const maxChunkLine = 4 << 10
+
+// readLine returns the next CRLF-terminated line of a chunked body, without
+// the CRLF. A bare LF is refused (RFC 9112 §7.1 requires CRLF here, and
+// lenient parsers disagreeing on it is a known smuggling vector).
+func (hc *httpConn) readLine() ([]byte, error) {
+	for {
+		pending := hc.in[hc.r:hc.w]
+		if i := bytes.IndexByte(pending, '\n'); i >= 0 {
+			hc.r += i + 1
+			if i == 0 || pending[i-1] != '\r' {
+				return nil, errBodyMalformed
+			}
+			return pending[:i-1], nil
+		}
+		if len(pending) > maxChunkLine {
+			return nil, errBodyMalformed
+		}
+		if err := hc.fill(); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+}
+
+// expectCRLF consumes the CRLF that ends a chunk's data.
+func (hc *httpConn) expectCRLF() error {
+	line, err := hc.readLine()
+	if err != nil {
+		return err
+	}
+	if len(line) != 0 {
+		return errBodyMalformed
+	}
+	return nil
+}
+
+// sendContinue answers "Expect: 100-continue": the client waits for this
+// interim response before sending the body (RFC 9110 §10.1.1). We send it
+// only when the handler actually reads the body.
+func (hc *httpConn) sendContinue() error {
+	hc.out = append(hc.out, "HTTP/1.1 100 Continue\r\n\r\n"...)
+	hc.srv.sys.emit(Event{Layer: LayerHTTP, Op: "continue", FD: hc.c.FD(), Conn: hc.c.id})
+	return hc.flush()
+}
+
+// flush writes the output buffer.
+func (hc *httpConn) flush() error {
+	if len(hc.out) == 0 {
+		return nil
+	}
+	hc.c.SetWriteDeadline(deadline(hc.srv.WriteTimeout))
+	_, err := hc.c.Write(hc.out)
+	hc.out = hc.out[:0]
+	return err
+}
+
+// writeThrough writes the output buffer and p together with writev, for a
+// body too large to be worth copying into the buffer.
+func (hc *httpConn) writeThrough(p []byte) error {
+	hc.c.SetWriteDeadline(deadline(hc.srv.WriteTimeout))
+	var err error
+	if len(hc.out) == 0 {
+		_, err = hc.c.Write(p)
+	} else {
+		_, err = hc.c.Writev([][]byte{hc.out, p})
+	}
+	hc.out = hc.out[:0]
+	return err
+}
+
+// closeGracefully ends the connection the way RFC 9112 §9.6 asks: send FIN
+// with shutdown(SHUT_WR) after the response, then keep reading (and
+// discarding) until the client closes too or a short linger passes, and only
+// then close(2). Closing while the client's unread bytes sit in our receive
+// buffer would make the kernel send RST, which can destroy the response
+// before the client reads it (RFC 1122 §4.2.2.13; seed 002). net/http's
+// closeWriteAndWait does the same.
+func (hc *httpConn) closeGracefully() {
+	c := hc.c
+	if err := hc.flush(); err == nil && c.CloseWrite() == nil {
+		c.SetReadDeadline(deadline(hc.srv.LingerTimeout))
+		n := int64(hc.buffered())
+		var buf [4096]byte
+		for {
+			m, err := c.Read(buf[:])
+			n += int64(m)
+			if err != nil {
+				break
+			}
+		}
+		if n > 0 {
+			hc.srv.sys.emit(Event{Layer: LayerHTTP, Op: "drain", FD: c.FD(), Conn: c.id, Bytes: n, Msg: "linger"})
+		}
+	}
+	c.Close()
+}
+
+// deadline turns a timeout into a deadline; zero means none.
+func deadline(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
+}
+
+// isTimeout reports a deadline that passed.
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
