@@ -18,19 +18,19 @@ import (
 // that reads a request, runs the handler, writes the response and loops
 // while the connection stays alive (net/http's conn.serve).
 type Server struct {
-	Addr           string        // listen address, default "127.0.0.1:8080"
-	Handler        http.Handler  // the application; nil serves 404s
-	Backlog        int           // listen(2) backlog, default 128
-	IdleTimeout    time.Duration // keep-alive idle limit, default 5s (seed 004)
-	HeaderTimeout  time.Duration // limit for reading a request head, default 10s
-	ReadTimeout    time.Duration // limit for reading a request body, default 30s
-	WriteTimeout   time.Duration // limit for each write of a response, default 30s
-	LingerTimeout  time.Duration // how long a graceful close waits for the client's FIN, default 1s
-	MaxHeaderBytes int           // request head limit (431), default 32 KiB
-	MaxBodyBytes   int64         // request body limit (413), default 16 MiB
-	MaxDrainBytes  int64         // unread body discarded to keep a connection, default 256 KiB
-	Tracer         Tracer        // receives events; nil: none, at no cost
-	Gate           Gate          // holds syscalls in step mode; nil: never
+	Addr           string                           // listen address, default "127.0.0.1:8080"
+	Handler        http.Handler                     // the application; nil serves 404s
+	Backlog        int                              // listen(2) backlog, default 128
+	IdleTimeout    time.Duration                    // keep-alive idle limit, default 5s (seed 004)
+	HeaderTimeout  time.Duration                    // limit for reading a request head, default 10s
+	ReadTimeout    time.Duration                    // limit for reading a request body, default 30s
+	WriteTimeout   time.Duration                    // limit for each write of a response, default 30s
+	LingerTimeout  time.Duration                    // how long a graceful close waits for the client's FIN, default 1s
+	MaxHeaderBytes int                              // request head limit (431), default 32 KiB
+	MaxBodyBytes   int64                            // request body limit (413), default 16 MiB
+	MaxDrainBytes  int64                            // unread body discarded to keep a connection, default 256 KiB
+	Tracer         Tracer                           // receives events; nil: none, at no cost
+	Gate           Gate                             // holds syscalls in step mode; nil: never
 	Logf           func(format string, args ...any) // default log.Printf
 
 	sys    *sys
