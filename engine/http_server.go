@@ -272,6 +272,9 @@ func (s *Server) emitRequest(hc *httpConn, req *http.Request, head []byte) {
 func (s *Server) runHandler(hc *httpConn, req *http.Request, fr framing) (w *response) {
 	c := hc.c
 	b := &body{hc: hc, chunked: fr.chunked, remaining: fr.contentLength, limit: s.MaxBodyBytes, expect: fr.expect}
+	if fr.chunked {
+		b.remaining = 0 // bytes left in the current chunk: none until the first size line (contentLength is -1)
+	}
 	if !fr.chunked && fr.contentLength == 0 {
 		b.done = true
 	}
