@@ -170,6 +170,13 @@ func (w *response) commit(final bool) {
 	if hasToken(h["Connection"], "close") || hc.srv.shuttingDown() {
 		w.closeAfter = true
 	}
+	if w.body != nil && w.body.err != nil {
+		// Reading the request body failed (a malformed chunk, the size
+		// limit): where the next request starts is unknown, so the
+		// connection closes after this response. Say so, or a keep-alive
+		// client would send its next request into the close.
+		w.closeAfter = true
+	}
 	if final && w.declared < 0 && w.bodyAllowed() {
 		w.declared = int64(len(w.held))
 	}
