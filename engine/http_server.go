@@ -346,7 +346,8 @@ func (s *Server) writeError(hc *httpConn, herr *httpError) {
 
 // Shutdown stops the server gracefully: it closes the listener, lets
 // requests in flight finish, closes idle connections, and stops the poller.
-// If ctx ends first, the remaining connections are closed at once.
+// If ctx ends first, the remaining connections are closed at once and
+// Shutdown returns ctx.Err() without waiting for their handlers.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.closing.Store(true)
@@ -366,8 +367,11 @@ wait:
 			break wait
 		case <-ctx.Done():
 			err = ctx.Err()
+			// Close every connection (a parked Read or Write returns
+			// ErrClosed), but do not wait for handlers that may never
+			// return: like net/http, Shutdown returns ctx's error and the
+			// handlers finish on their own against a closed connection.
 			s.closeAll()
-			<-done
 			break wait
 		case <-tick.C:
 		}
