@@ -316,7 +316,7 @@ func (s *Server) runHandler(hc *httpConn, req *http.Request, fr framing) (w *res
 		w.finish()
 	}()
 	h.ServeHTTP(w, req)
-	if b.expect && !b.started {
+	if b.expect && !b.started && !b.done {
 		w.closeAfter = true // RFC 9110 §10.1.1: the body may still come; we cannot tell
 	}
 	return w
