@@ -46,6 +46,13 @@ func (c *Conn) observe() {
 		return
 	}
 	now := uint32(info.State)
+	if now == tcpClose && c.finSent() {
+		// The peer's FIN reached our FIN_WAIT socket: Linux hands the
+		// connection to a TIME_WAIT mini-socket (tcp_time_wait in
+		// net/ipv4/tcp_minisocks.c) and marks this one CLOSE. The
+		// connection is not closed; sock_diag reports its TIME_WAIT.
+		return
+	}
 	if old := c.state.Swap(now); old != now {
 		from := ""
 		if old != 0 {
@@ -130,3 +137,13 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.fd.SetReadDeadline(
 
 // SetWriteDeadline sets the write deadline (net.Conn).
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.fd.SetWriteDeadline(t) }
+
+// finSent reports whether the last state seen was one where we had sent FIN
+// and were waiting for the peer's (RFC 9293 §3.3.2).
+func (c *Conn) finSent() bool {
+	switch c.state.Load() {
+	case tcpFinWait1, tcpFinWait2, tcpClosing:
+		return true
+	}
+	return false
+}

@@ -28,3 +28,11 @@ func TCPStateName(state uint8) string {
 	}
 	return "UNKNOWN"
 }
+
+// Kernel state numbers the engine tests for (include/net/tcp_states.h).
+const (
+	tcpFinWait1 = 4
+	tcpFinWait2 = 5
+	tcpClose    = 7
+	tcpClosing  = 11
+)
