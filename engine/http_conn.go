@@ -149,14 +149,16 @@ func (hc *httpConn) readBody(p []byte) (int, error) {
 const maxChunkLine = 4 << 10
 
 // readLine returns the next CRLF-terminated line of a chunked body, without
-// the CRLF. A bare LF is refused (RFC 9112 §7.1 requires CRLF here, and
-// lenient parsers disagreeing on it is a known smuggling vector).
+// the CRLF. A bare LF is refused, and so is a CR anywhere but before the
+// final LF (RFC 9112 §7.1 requires CRLF here; a proxy that ends a line at a
+// bare CR or LF would see different chunks than we do, a known smuggling
+// vector). net/http's chunked reader applies the same rule.
 func (hc *httpConn) readLine() ([]byte, error) {
 	for {
 		pending := hc.in[hc.r:hc.w]
 		if i := bytes.IndexByte(pending, '\n'); i >= 0 {
 			hc.r += i + 1
-			if i == 0 || pending[i-1] != '\r' {
+			if i == 0 || bytes.IndexByte(pending[:i], '\r') != i-1 {
 				return nil, errBodyMalformed
 			}
 			return pending[:i-1], nil
