@@ -287,7 +287,7 @@ func big(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(kb*1024))
-	line := []byte(strings.Repeat("sockscope big response ", 44)[:1023] + "\n")
+	line := []byte(strings.Repeat("sockscope big response ", 45)[:1023] + "\n")
 	for i := 0; i < kb; i++ {
 		if _, err := w.Write(line); err != nil {
 			return // the client went away
