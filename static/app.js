@@ -71,6 +71,7 @@ class App {
     this.canStep = false;
     this.lastExpire = 0;
     this.errors = [];
+    this.controlMsgs = 0; // control messages from the stream, to spot stale replies
 
     const params = new URLSearchParams(location.search);
     const saved = (k) => params.get(k) ?? safeGet(`sockscope.${k}`);
@@ -101,7 +102,7 @@ class App {
       onHello: (h) => this.onHello(h),
       onSnapshot: (s, history, o) => this.onSnapshot(s, history, o),
       onEvents: (evs, meta) => this.onEvents(evs, meta),
-      onControl: (c) => this.model.setControl(c),
+      onControl: (c) => { this.controlMsgs++; this.model.setControl(c); },
       onScenario: (m) => this.scenarios.onMessage(m),
       onStatus: (s, d) => { this.status = s; this.statusDetail = d ?? null; },
     });
@@ -273,9 +274,13 @@ class App {
   }
 
   async control(body) {
+    const seen = this.controlMsgs;
     try {
       const c = await postJSON('/api/v1/control', body);
-      if (c) this.model.setControl(c);
+      // The reply describes the gate when the call was let through; a
+      // control message from the stream since then is newer (the next call
+      // already waiting) and must not be overwritten by it.
+      if (c && this.controlMsgs === seen) this.model.setControl(c);
     } catch (e) {
       this.toast(t('err.control', { msg: e.message }));
     }
