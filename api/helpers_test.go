@@ -128,3 +128,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func fdRow(s viz.Snapshot, fd int) *viz.FDInfo {
+	for i := range s.FDs {
+		if s.FDs[i].FD == fd {
+			return &s.FDs[i]
+		}
+	}
+	return nil
+}
+
+func connInfo(s viz.Snapshot, id uint64) *viz.ConnInfo {
+	for i := range s.Conns {
+		if s.Conns[i].ID == id {
+			return &s.Conns[i]
+		}
+	}
+	return nil
+}
