@@ -127,6 +127,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	cfg := api.Config{Recorder: rec, Static: web.Handler(o.dev)}
 	var srv *engine.Server
+	var lessons *viz.Lessons
 	if o.replay == "" {
 		gate := viz.NewGate()
 		defer gate.Close()
@@ -152,8 +153,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			}
 		}()
 		cfg.Gate = gate
-		lessons := newLessons(info, srv, rec, o)
-		defer lessons.Close()
+		lessons = newLessons(info, srv, rec, o)
 		cfg.Scenarios = lessons
 	}
 
@@ -170,6 +170,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	<-ctx.Done()
 	fmt.Fprintln(out, "\nsockscope: shutting down")
+	if lessons != nil {
+		lessons.Close() // stop a scenario in flight (and release a held accept)
+	}
 	if g := rec.Gate(); g != nil {
 		g.Close() // a syscall held in step mode must not block the shutdown
 	}
