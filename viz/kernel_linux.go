@@ -126,10 +126,18 @@ func (w *KernelWatcher) Poke() {
 // for every event, so it returns at once for all but the few it needs:
 // tcp accept (this 4-tuple is now the engine's, with this conn id), tcp
 // state from tcp_info (the last state the engine saw), tcp close (the
-// engine let go: from now on the socket is the watcher's to follow) and
-// tcp listen (the port, when Port is 0).
+// engine let go: from now on the socket is the watcher's to follow), tcp
+// listen (the port, when Port is 0), and poller ready, which pokes.
 func (w *KernelWatcher) Learn(e engine.Event) {
-	if e.Layer != engine.LayerTCP || w.stopped.Load() {
+	if e.Layer != engine.LayerTCP {
+		if e.Layer == engine.LayerPoller && e.Op == "ready" {
+			// The first sign of traffic: a new connection (perhaps one
+			// the engine will not accept yet, in step mode) or data.
+			w.Poke()
+		}
+		return
+	}
+	if w.stopped.Load() {
 		return
 	}
 	switch e.Op {

@@ -4,6 +4,7 @@ package viz
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sockscope/sockscope/engine"
+	"golang.org/x/sys/unix"
 )
 
 // feed is the tracer of these tests. Like the recorder, it hands every
@@ -314,7 +316,13 @@ func TestWatcherRate(t *testing.T) {
 func TestWatcherTimeWaitTakenOver(t *testing.T) {
 	ln, port := listenLoopback(t)
 	w, f := startWatcher(t, port)
-	c := dial(t, ln.Addr().String())
+	// An explicit bind(127.0.0.1:0) picks a port nobody else uses, and
+	// keeps other programs' connect(2) off it while the socket lives.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -326,8 +334,22 @@ func TestWatcherTimeWaitTakenOver(t *testing.T) {
 	c.Close()
 	f.wait(t, "conn 1 → TIME_WAIT", sockDiagState(1, c.LocalAddr(), "TIME_WAIT"))
 
-	d := net.Dialer{LocalAddr: c.LocalAddr(), Timeout: 5 * time.Second}
+	// The client's own socket must be gone (its LAST_ACK ends with the
+	// server's ACK) before its port can be bound again.
+	client := addrPort(c.LocalAddr())
+	waitDump(t, int(client.Port()), "client socket gone", func(s []SockInfo) bool {
+		for _, s := range s {
+			if s.Local == client {
+				return false
+			}
+		}
+		return true
+	})
+	d.LocalAddr = c.LocalAddr()
 	c2, err := d.Dial("tcp", ln.Addr().String())
+	if errors.Is(err, unix.EADDRINUSE) {
+		t.Skip("another socket took the client's port in between:", err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,5 +397,18 @@ func TestWatcherNoClosedTwice(t *testing.T) {
 		if e.Op == "state" && e.Conn == 4 {
 			t.Errorf("unexpected %s→%s", e.From, e.To)
 		}
+	}
+}
+
+// Traffic pokes the watcher: the poller's ready event is the first sign.
+func TestWatcherLearnPokes(t *testing.T) {
+	w := &KernelWatcher{Port: 8080}
+	w.Learn(engine.Event{Layer: engine.LayerSyscall, Op: "read", FD: 7, Conn: 1})
+	if len(w.poke) != 0 {
+		t.Fatal("a read poked the watcher")
+	}
+	w.Learn(engine.Event{Layer: engine.LayerPoller, Op: "ready", FD: 5, Flags: "IN"})
+	if len(w.poke) != 1 {
+		t.Fatal("poller ready did not poke the watcher")
 	}
 }
