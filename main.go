@@ -302,7 +302,18 @@ func big(w http.ResponseWriter, r *http.Request) {
 // closes at once. A client that sent more than the first read took sees RST
 // ("Connection reset by peer", curl exit 56); /echo, which reads the body,
 // closes with FIN.
+//
+// It first waits a moment (?wait=ms, default 200) without reading, so that a
+// client's upload has landed in the kernel's receive buffer: then the bytes
+// are certainly unread at close, and curl, done sending and waiting for the
+// answer, reports the reset on receive (exit 56) rather than on send (55).
 func rst(w http.ResponseWriter, r *http.Request) {
+	wait, err := queryInt(r, "wait", 200, 0, 10_000)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	time.Sleep(time.Duration(wait) * time.Millisecond)
 	engine.CloseImmediately(w)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, "Hello World (closed without reading your request)\n")
