@@ -123,8 +123,12 @@ class App {
   }
 
   onSnapshot(snap, history, opts) {
-    const restarted = this.model.seq > 0 && (snap.seq ?? 0) < this.model.seq && !opts?.resync;
-    if (restarted) this.resetViews();
+    const restarted = !opts?.resync && ((this.model.seq > 0 && (snap.seq ?? 0) < this.model.seq) || (snap.t ?? 0) < this.model.t);
+    if (restarted) {
+      // A new server process: its clock and its seqs start over.
+      this.resetViews();
+      this.clock = new Clock();
+    }
     // Events still waiting to be played that the snapshot already holds:
     // shown in the logs, not applied twice.
     const covered = this.playback.dropThrough(snap.seq ?? 0);
@@ -180,7 +184,7 @@ class App {
     this.fdtable.render(nowNs, now);
     this.tcp.render();
     this.poller.render(nowNs);
-    this.queue.render();
+    this.queue.render(nowNs);
     this.timeline.render();
     this.log.render();
     this.renderStatus(now);

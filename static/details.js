@@ -5,6 +5,11 @@
 
 import { $, h, setText, clear } from './dom.js';
 import { fmtBytes, fmtDur, fmtTime, straceLine, visibleBytes } from './format.js';
+
+/** bytesPre draws bytes as text with the line ends and control bytes dimmed. */
+function bytesPre(cls, data) {
+  return h('pre', { class: `bytes ${cls}` }, visibleBytes(data).map((x) => (x.mark ? h('span', { class: 'crlf' }, x.text) : x.text)));
+}
 import { t, lang } from './i18n.js';
 import { why } from './why.js';
 
@@ -94,8 +99,8 @@ export class DetailsView {
     }
     this.body.append(h('h3', {}, t('det.fields')), dl);
     const b = bytesFor(ev, this.history());
-    if (b.request) this.body.append(h('h3', {}, t('det.request')), h('pre', { class: 'bytes request' }, visibleBytes(b.request)));
-    if (b.response) this.body.append(h('h3', {}, t('det.response')), h('pre', { class: 'bytes response' }, visibleBytes(b.response)));
-    if (b.own) this.body.append(h('h3', {}, t('det.data')), h('pre', { class: 'bytes' }, visibleBytes(b.own)));
+    if (b.request) this.body.append(h('h3', {}, t('det.request')), bytesPre('request', b.request));
+    if (b.response) this.body.append(h('h3', {}, t('det.response')), bytesPre('response', b.response));
+    if (b.own) this.body.append(h('h3', {}, t('det.data')), bytesPre('', b.own));
   }
 }

@@ -34,6 +34,7 @@ export class FDTableView {
   }
 
   reset() {
+    this.drawn = false;
     this.body.replaceChildren();
     this.rows.clear();
     this.version = -1;
@@ -49,6 +50,7 @@ export class FDTableView {
     const shown = all.slice(0, MAX_ROWS);
     const keep = new Set();
     let prev = null;
+    let newest = null;
     for (const f of shown) {
       // A reused number is a new row: the old one's fade must not carry over.
       const key = `${f.fd}:${f.conn ?? ''}:${f.kind}`;
@@ -60,6 +62,7 @@ export class FDTableView {
       if (!r) {
         r = this.makeRow(f, key);
         this.rows.set(f.fd, r);
+        if (this.drawn && f.kind === 'conn') newest = r.tr;
       }
       this.fill(r, f, nowNs);
       keep.add(f.fd);
@@ -72,6 +75,9 @@ export class FDTableView {
       if (!keep.has(fd)) { r.tr.remove(); this.rows.delete(fd); }
     }
     setText(this.more, all.length > MAX_ROWS ? `+${all.length - MAX_ROWS}` : '');
+    // A new connection's row is the news: keep it in view on a small screen.
+    if (newest) newest.scrollIntoView({ block: 'nearest' });
+    this.drawn = true;
   }
 
   makeRow(f, key) {
@@ -88,9 +94,11 @@ export class FDTableView {
       const c = Number(tr.dataset.conn);
       if (c) this.onFollow?.(c);
     });
-    // Appear highlighted: a new fd is news.
-    tr.classList.add('new');
-    setTimeout(() => tr.classList.remove('new'), 1200);
+    // Appear highlighted: a new fd is news (but not the first table drawn).
+    if (this.drawn) {
+      tr.classList.add('new');
+      setTimeout(() => tr.classList.remove('new'), 1200);
+    }
     return { tr, cells, key };
   }
 
@@ -140,13 +148,14 @@ export function mergeStd(rows) {
 
 /**
  * pairText writes a connection's two ends compactly: the local host is
- * dropped when both ends share it (loopback), `:8080 ⇄ 127.0.0.1:51234`. Pure.
+ * host is written once, in the title, when both ends share it (loopback):
+ * `:8080 ⇄ :51234`. Pure.
  */
 export function pairText(local, remote) {
   const l = local || '?';
   const r = remote || '?';
   const i = l.lastIndexOf(':');
   const j = r.lastIndexOf(':');
-  if (i > 0 && j > 0 && l.slice(0, i) === r.slice(0, j)) return `${l.slice(i)} ⇄ ${r}`;
+  if (i > 0 && j > 0 && l.slice(0, i) === r.slice(0, j)) return `${l.slice(i)} ⇄ ${r.slice(j)}`;
   return `${l} ⇄ ${r}`;
 }

@@ -154,23 +154,47 @@ export function fmtCount(n) {
 }
 
 /**
- * visibleBytes shows request or response bytes as text with the protocol's
- * line ends made visible, the way a reader of httputil.DumpRequest expects
- * them: CR becomes ␍ (the newline stays a line break), other control bytes
- * become their Control Pictures. The result is text, never markup.
+ * visibleBytes splits request or response bytes into text and marks, the
+ * way a reader of httputil.DumpRequest wants to see them: each CRLF (or
+ * lone CR, LF) is a mark `\r\n` followed by a real line break, other
+ * control bytes are marks like `\x00`. The caller draws marks dimmed; all
+ * of it goes into text nodes, never markup.
+ * @returns {{text: string, mark: boolean}[]}
  */
 export function visibleBytes(s) {
-  let out = '';
-  for (const ch of String(s ?? '')) {
-    const c = ch.codePointAt(0);
-    if (ch === '\n') out += '␊\n';
-    else if (ch === '\r') out += '␍';
-    else if (ch === '\t') out += '\t';
-    else if (c < 0x20) out += String.fromCodePoint(0x2400 + c);
-    else if (c === 0x7f) out += '␡';
-    else out += ch;
+  const out = [];
+  const push = (text, mark) => {
+    const last = out[out.length - 1];
+    if (last && last.mark === mark) last.text += text;
+    else out.push({ text, mark });
+  };
+  const str = String(s ?? '');
+  for (let i = 0; i < str.length; i++) {
+    const ch = str[i];
+    const c = ch.charCodeAt(0);
+    if (ch === '\r' && str[i + 1] === '\n') {
+      push('\\r\\n', true);
+      push('\n', false);
+      i++;
+    } else if (ch === '\n') {
+      push('\\n', true);
+      push('\n', false);
+    } else if (ch === '\r') {
+      push('\\r', true);
+    } else if (ch === '\t') {
+      push('\t', false);
+    } else if (c < 0x20 || c === 0x7f) {
+      push(`\\x${c.toString(16).padStart(2, '0')}`, true);
+    } else {
+      push(ch, false);
+    }
   }
   return out;
+}
+
+/** visibleText is visibleBytes as one string (for titles and tests). */
+export function visibleText(s) {
+  return visibleBytes(s).map((x) => x.text).join('');
 }
 
 /** shorten cuts s to at most n characters, with an ellipsis. */

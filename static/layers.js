@@ -285,7 +285,7 @@ export class LayersView {
       g.append(s('circle', { r: newest ? 13 : 10 }));
       // Labels alternate above and below so neighbours in one band do not collide.
       const above = k % 2 === (n - 1) % 2;
-      g.append(s('text', { class: 'trail-label', y: above ? -18 : 28, 'text-anchor': 'middle' }, nodeLabel(p.ev)));
+      g.append(s('text', { class: 'trail-label', y: above ? -19 : 30, 'text-anchor': 'middle' }, nodeLabel(p.ev)));
       g.append(s('title', {}, `#${p.ev.seq ?? ''} ${p.ev.layer} ${p.ev.op}`));
       g.addEventListener('click', (e) => { e.stopPropagation(); this.onSelect?.(p.ev); });
       this.trailG.append(g);

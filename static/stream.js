@@ -43,6 +43,7 @@ export class Stream {
     this.timer = 0;
     this.stopped = true;
     this.lastSeq = 0; // the last event seq handed to the page
+    this.lastT = 0; // the server clock (Event.t) last seen, to notice a restart
     this.gen = 0; // connection generation: late replies of an old socket are ignored
     this.queue = Promise.resolve();
     this.resyncAt = 0;
@@ -70,6 +71,7 @@ export class Stream {
   /** forget makes the next connect rebuild without history (after a clear or a replay). */
   forget() {
     this.lastSeq = 0;
+    this.lastT = 0;
   }
 
   connect() {
@@ -141,10 +143,14 @@ export class Stream {
     // event falls between them); otherwise ask for one.
     const snap = hello?.snapshot ?? await getJSON(`${API}/snapshot`);
     if (gen !== this.gen) return;
-    // A snapshot older than what we saw: the server restarted, seqs start over.
-    if ((snap.seq ?? 0) < this.lastSeq) this.lastSeq = 0;
+    // A snapshot older than what we saw: the server restarted, seqs start
+    // over; its story so far is all history.
+    // (Or a clock that went back: seqs of two short runs can look alike.)
+    const restarted = (snap.seq ?? 0) < this.lastSeq || (snap.t ?? 0) < this.lastT;
+    if (restarted) this.lastSeq = 0;
+    this.lastT = snap.t ?? 0;
     let history = [];
-    if (this.lastSeq > 0 && this.lastSeq < snap.seq) {
+    if ((this.lastSeq > 0 || restarted) && this.lastSeq < snap.seq) {
       history = await this.fetchEvents(this.lastSeq, snap.seq);
       if (gen !== this.gen) return;
     }
@@ -187,7 +193,10 @@ export class Stream {
             meta.gap = gap;
           }
         }
-        if (events.length) this.lastSeq = events[events.length - 1].seq;
+        if (events.length) {
+          this.lastSeq = events[events.length - 1].seq;
+          this.lastT = Math.max(this.lastT, events[events.length - 1].t ?? 0);
+        }
         void old;
         this.h.onEvents?.(events, meta);
         if (meta.gap) this.maybeResync();

@@ -8,7 +8,7 @@ import { $, h, s, setText, clear } from './dom.js';
 import { t } from './i18n.js';
 import { BOX, EDGES, NODES, VIEW, nodeFor, normState, pathFor, stateLabel } from './states.js';
 
-const CHIPS = 4; // chips drawn per box before "+n"
+const CHIPS = 3; // chips drawn per box before "+n"
 const RECENT = 7; // transitions listed under the diagram
 
 /** TCPStateView draws the state diagram. */
@@ -46,25 +46,30 @@ export class TCPStateView {
     for (const [id, p] of Object.entries(NODES)) {
       const g = s('g', { class: 'tcp-node', 'data-state': id, transform: `translate(${p.x - BOX.w / 2} ${p.y - BOX.h / 2})` });
       const rect = s('rect', { width: BOX.w, height: BOX.h, rx: 10 });
-      const name = s('text', { class: 'tcp-node-name', x: BOX.w / 2, y: 19, 'text-anchor': 'middle' }, stateLabel(id));
-      const chips = s('g', { class: 'tcp-chips', transform: `translate(${BOX.w / 2} 34)` });
+      const name = s('text', { class: 'tcp-node-name', x: BOX.w / 2, y: 20, 'text-anchor': 'middle' }, stateLabel(id));
+      const chips = s('g', { class: 'tcp-chips', transform: `translate(${BOX.w / 2} 35)` });
       g.append(rect, name, chips);
       nodeG.append(g);
       this.nodes.set(id, { g, rect, chips, key: '' });
     }
     this.dotG = s('g', { class: 'tcp-dots' });
-    svg.append(edgeG, this.jumpG, nodeG, this.dotG);
+    this.legendG = s('g', { class: 'tcp-legend' });
+    svg.append(edgeG, this.jumpG, nodeG, this.dotG, this.legendG);
     $('#tcp-stage', this.root).replaceChildren(svg);
     this.recentEl = $('#tcp-recent', this.root);
-    this.legendEl = $('#tcp-legend', this.root);
     this.setLang();
   }
 
   setLang() {
-    clear(this.legendEl);
-    for (const src of ['tcp_info', 'sock_diag', 'engine']) {
-      this.legendEl.append(h('span', { class: 'legend-item', title: t(`tcp.src.${src}`) }, h('span', { class: `chip-sample src-${src}` }, src)));
-    }
+    // The legend lives in the diagram's free top-right corner, so it scales
+    // with it and costs the panel no height.
+    clear(this.legendG);
+    ['tcp_info', 'sock_diag', 'engine'].forEach((src, i) => {
+      this.legendG.append(s('g', { class: `tcp-chip src-${src}`, transform: `translate(${VIEW.w - 196} ${14 + i * 21})` },
+        s('rect', { x: -18, y: -8, width: 36, height: 16, rx: 8 }),
+        s('text', { 'text-anchor': 'middle', y: 4.5 }, 'c1'),
+        s('text', { class: 'tcp-legend-text', x: 26, y: 5 }, t(`tcp.src.${src}`))));
+    });
     this.renderRecent();
   }
 
@@ -134,15 +139,15 @@ export class TCPStateView {
   drawChips(g, who) {
     clear(g);
     const shown = who.slice(-CHIPS);
-    const wChip = 38;
+    const wChip = 40;
     const extra = who.length - shown.length;
     const total = shown.length + (extra > 0 ? 1 : 0);
     let x = -((total * wChip) / 2) + wChip / 2;
     for (const w of shown) {
       const label = w.kind === 'conn' ? `c${w.id}` : w.kind === 'listener' ? `fd${w.id}` : '•';
       const chip = s('g', { class: `tcp-chip src-${w.source || 'engine'}${w.kind === 'conn' && w.id === this.followed ? ' followed' : ''}`, transform: `translate(${x} 0)` },
-        s('rect', { x: -18, y: -8, width: 36, height: 16, rx: 8 }),
-        s('text', { 'text-anchor': 'middle', y: 4.5 }, label),
+        s('rect', { x: -19, y: -8.5, width: 38, height: 17, rx: 8 }),
+        s('text', { 'text-anchor': 'middle', y: 5 }, label),
         s('title', {}, `${w.kind === 'sock' ? w.id : label} · ${w.source || 'engine'}`));
       if (w.kind === 'conn') chip.addEventListener('click', () => this.onFollow?.(w.id));
       g.append(chip);

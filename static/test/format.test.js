@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { callText, eventText, fmtBytes, fmtDur, isError, retText, straceLine, visibleBytes, shorten, fmtCount } from '../format.js';
+import { callText, eventText, fmtBytes, fmtDur, isError, retText, straceLine, visibleBytes, visibleText, shorten, fmtCount } from '../format.js';
 
 test('callText writes a syscall the way the bands show it', () => {
   const cases = [
@@ -87,11 +87,12 @@ test('fmtDur, fmtBytes, fmtCount', () => {
   assert.equal(fmtCount(4.5e6), '4.5M');
 });
 
-test('visibleBytes shows CRLF and control bytes', () => {
-  assert.equal(visibleBytes('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), 'GET / HTTP/1.1␍␊\nHost: x␍␊\n␍␊\n');
-  assert.equal(visibleBytes('a\x00b\x7f'), 'a␀b␡');
-  assert.equal(visibleBytes('<img src=x onerror=alert(1)>'), '<img src=x onerror=alert(1)>');
-  assert.equal(visibleBytes(undefined), '');
+test('visibleBytes marks CRLF and control bytes', () => {
+  assert.equal(visibleText('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), 'GET / HTTP/1.1\\r\\n\nHost: x\\r\\n\n\\r\\n\n');
+  assert.deepEqual(visibleBytes('a\r\nb'), [{ text: 'a', mark: false }, { text: '\\r\\n', mark: true }, { text: '\nb', mark: false }]);
+  assert.equal(visibleText('a\x00b\x7f'), 'a\\x00b\\x7f');
+  assert.equal(visibleText('<img src=x onerror=alert(1)>'), '<img src=x onerror=alert(1)>');
+  assert.deepEqual(visibleBytes(undefined), []);
 });
 
 test('shorten', () => {

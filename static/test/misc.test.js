@@ -119,7 +119,7 @@ test('details find the request bytes read and the response bytes written', () =>
 test('fd table helpers', () => {
   const rows = mergeStd([{ fd: 0, kind: 'std', name: 'stdin' }, { fd: 1, kind: 'std' }, { fd: 2, kind: 'std' }, { fd: 3, kind: 'epoll' }]);
   assert.deepEqual(rows.map((r) => r.label ?? String(r.fd)), ['0 1 2', '3']);
-  assert.equal(pairText('127.0.0.1:8080', '127.0.0.1:51234'), ':8080 ⇄ 127.0.0.1:51234');
+  assert.equal(pairText('127.0.0.1:8080', '127.0.0.1:51234'), ':8080 ⇄ :51234');
   assert.equal(pairText('[::1]:8080', '10.0.0.2:1'), '[::1]:8080 ⇄ 10.0.0.2:1');
   assert.equal(pairText('', ''), '? ⇄ ?');
 });
