@@ -192,8 +192,12 @@ export class LayersView {
 
   /** add takes one played event. */
   add(ev, now) {
-    this.latest.set(ev.layer, ev);
-    this.pulse.add(ev.layer);
+    // getsockopt(TCP_INFO) only observes; the band keeps the call that served.
+    const observing = ev.layer === 'syscall' && ev.op === 'getsockopt';
+    if (!observing) {
+      this.latest.set(ev.layer, ev);
+      this.pulse.add(ev.layer);
+    }
     const chain = this.story.add(ev);
     if (chain) this.chainDirty = true;
     const key = ev.conn || 0;
@@ -209,7 +213,7 @@ export class LayersView {
     }
     if (key === this.focus) this.focusAt = now;
     if (was !== this.focus) this.chainDirty = true;
-    if (!this.followed || key === this.followed) this.lastWhy = ev;
+    if (!observing && (!this.followed || key === this.followed)) this.lastWhy = ev;
     this.dirty = true;
   }
 
