@@ -86,8 +86,7 @@ export class FDTableView {
       kind: h('td', { class: 'c-kind' }),
       addr: h('td', { class: 'c-addr' }),
       state: h('td', { class: 'c-state' }),
-      age: h('td', { class: 'c-age' }),
-      bytes: h('td', { class: 'c-bytes' }),
+      age: h('td', { class: 'c-age' }, h('span', { class: 'age' }), h('span', { class: 'bytes' })),
     };
     const tr = h('tr', { 'data-fd': f.fd, class: `kind-${f.kind}` }, Object.values(cells));
     tr.addEventListener('click', () => {
@@ -129,9 +128,10 @@ export class FDTableView {
       cells.state.replaceChildren(h('span', { class: 'state-name' }, st));
       if (!f.closedAt && f.source) cells.state.append(h('span', { class: `src src-${f.source}` }, f.source));
     }
-    setText(cells.age, f.opened ? fmtAge((f.closedAt || nowNs) - f.opened) : '—');
+    setText(cells.age.firstChild, f.opened ? fmtAge((f.closedAt || nowNs) - f.opened) : '—');
+    // Bytes under the age: the table keeps to five columns on a 1280 screen.
     const hasBytes = f.kind === 'conn';
-    setText(cells.bytes, hasBytes ? `${fmtBytes(f.bytesIn ?? 0)} / ${fmtBytes(f.bytesOut ?? 0)}` : '');
+    setText(cells.age.lastChild, hasBytes ? `${fmtBytes(f.bytesIn ?? 0)} / ${fmtBytes(f.bytesOut ?? 0)}` : '');
   }
 }
 
@@ -142,7 +142,7 @@ export class FDTableView {
 export function mergeStd(rows) {
   const std = rows.filter((r) => r.kind === 'std');
   if (std.length < 2) return rows;
-  const merged = { fd: std[0].fd, kind: 'std', name: 'stdin/out/err', label: std.map((r) => r.fd).join(' ') };
+  const merged = { fd: std[0].fd, kind: 'std', name: 'stdio', label: std.map((r) => r.fd).join(' ') };
   return [merged, ...rows.filter((r) => r.kind !== 'std')];
 }
 

@@ -26,6 +26,7 @@ const TOKEN_DX = 32;
 const TOKENS_PER_BAND = 3;
 const X_LATEST = W - 12; // latest-call text, right-aligned
 const MAX_TOKENS = 24;
+const NAME_MAX = X_STAGE - 30; // widest a band name may be
 
 
 /** LayersView draws the layer diagram. */
@@ -61,7 +62,7 @@ export class LayersView {
     this.bandH = BAND_MIN;
     const svg = s('svg', { id: 'layers-svg', viewBox: `0 0 ${W} ${BANDS.length * BAND_MIN}`, role: 'img', 'aria-labelledby': 'layers-title', preserveAspectRatio: 'xMidYMin meet' });
     const defs = s('defs', {},
-      s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: '9', refY: '5', markerWidth: '7', markerHeight: '7', orient: 'auto-start-reverse' },
+      s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: '9', refY: '5', markerUnits: 'userSpaceOnUse', markerWidth: '16', markerHeight: '16', orient: 'auto-start-reverse' },
         s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' })));
     svg.append(defs);
     this.bands = new Map();
@@ -144,6 +145,14 @@ export class LayersView {
     for (const b of BANDS) {
       const band = this.bands.get(b.id);
       setText(band.name, t(`layer.${b.id}`));
+      // Long names (ファイルディスクリプタ管理層) are narrowed to fit the label column.
+      band.name.removeAttribute('textLength');
+      band.name.removeAttribute('lengthAdjust');
+      const w = band.name.getComputedTextLength?.() ?? 0;
+      if (w > NAME_MAX) {
+        band.name.setAttribute('textLength', String(NAME_MAX));
+        band.name.setAttribute('lengthAdjust', 'spacingAndGlyphs');
+      }
       setText(band.ours.firstChild, t('band.ours'));
       setText(band.go.firstChild, t('band.go'));
     }

@@ -24,7 +24,7 @@ export class ScenariosView {
     this.narr = $('#scenario-narration', root);
     this.status = $('#scenario-status', root);
     this.cmd = $('#scenario-command', root);
-    this.narr.addEventListener('click', () => this.narr.classList.toggle('open'));
+    this.narr.addEventListener('click', () => this.root.classList.toggle('open'));
     this.items = [];
     this.selected = null;
     this.state = null; // last scenario message
@@ -77,6 +77,8 @@ export class ScenariosView {
     if (sc) this.narr.append(h('b', {}, pick(sc.title, l) || sc.name), ' ', pick(sc.narration, l));
     clear(this.cmd);
     if (sc?.command) this.cmd.append(h('span', { class: 'cmd-label' }, t('sc.command')), ' ', h('code', {}, sc.command));
+    this.cmd.title = sc?.command ?? '';
+    this.narr.title = sc ? pick(sc.narration, l) : '';
     const st = this.state && this.state.name === this.selected ? this.state : null;
     let s = '';
     if (st) {
@@ -85,6 +87,7 @@ export class ScenariosView {
       if (st.msg) s += ` · ${st.msg}`;
     }
     setText(this.status, s);
+    this.status.title = s;
     this.status.className = `scenario-status ${st?.state ?? ''}`;
   }
 

@@ -28,7 +28,7 @@ export class TCPStateView {
   build() {
     const svg = s('svg', { id: 'tcp-svg', viewBox: `0 0 ${VIEW.w} ${VIEW.h}`, role: 'img', 'aria-labelledby': 'tcp-title' });
     svg.append(s('defs', {},
-      s('marker', { id: 'tcp-arrow', viewBox: '0 0 10 10', refX: '9', refY: '5', markerWidth: '8', markerHeight: '8', orient: 'auto-start-reverse' },
+      s('marker', { id: 'tcp-arrow', viewBox: '0 0 10 10', refX: '9', refY: '5', markerUnits: 'userSpaceOnUse', markerWidth: '14', markerHeight: '14', orient: 'auto-start-reverse' },
         s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'tcp-arrowhead' }))));
     this.edges = new Map();
     const edgeG = s('g', { class: 'tcp-edges' });
