@@ -17,7 +17,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,9 +39,13 @@ type stack struct {
 	srv    *engine.Server
 	rec    *viz.Recorder
 	gate   *viz.Gate
+	stop   func() // shuts it all down; also run by t.Cleanup
 }
 
-func startStack(t *testing.T) *stack {
+func startStack(t *testing.T) *stack { return startStackAt(t, "127.0.0.1:0") }
+
+// startStackAt runs a stack whose dashboard listens on uiAddr.
+func startStackAt(t *testing.T, uiAddr string) *stack {
 	t.Helper()
 	rec := viz.NewRecorder(viz.Config{})
 	gate := viz.NewGate()
@@ -70,19 +73,29 @@ func startStack(t *testing.T) *stack {
 	go func() { defer wg.Done(); srv.Serve(ln) }()
 	lessons := &viz.Lessons{Addr: info.Addr, Hold: srv.HoldAccept, Backlog: info.Backlog, IdleTimeout: srv.IdleTimeout, Broadcast: rec.Broadcast}
 
-	ui := httptest.NewServer(api.New(api.Config{Recorder: rec, Gate: gate, Scenarios: lessons, Static: Handler("")}))
-	t.Cleanup(func() {
-		gate.Close() // a test that failed in step mode must not hold Shutdown
-		lessons.Close()
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		srv.Shutdown(sctx)
-		cancel()
-		rec.Close() // ends the streams, so the UI server can close
-		ui.Close()
-		wg.Wait()
-	})
-	return &stack{engine: info.Addr, ui: ui.URL + "/", srv: srv, rec: rec, gate: gate}
+	uiLn, err := net.Listen("tcp", uiAddr)
+	if err != nil {
+		t.Fatalf("dashboard listen: %v", err)
+	}
+	ui := &http.Server{Handler: api.New(api.Config{Recorder: rec, Gate: gate, Scenarios: lessons, Static: Handler("")})}
+	wg.Add(1)
+	go func() { defer wg.Done(); ui.Serve(uiLn) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			gate.Close() // a test that failed in step mode must not hold Shutdown
+			lessons.Close()
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer scancel()
+			srv.Shutdown(sctx)
+			cancel()
+			rec.Close() // ends the streams, so the dashboard can close
+			ui.Close()
+			wg.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	return &stack{engine: info.Addr, ui: "http://" + uiLn.Addr().String() + "/", srv: srv, rec: rec, gate: gate, stop: stop}
 }
 
 // chromiumPath finds the browser, or skips (fails under CI).
@@ -493,5 +506,41 @@ func TestScenarioButton(t *testing.T) {
 	p.wait(`document.querySelector('#scenario-narration').textContent.length > 20`, 5*time.Second, "the narration")
 	p.wait(`document.querySelector('#scenario-status').classList.contains('done')`, 30*time.Second, "the scenario to finish")
 	p.wait(fmt.Sprintf(`sockscope.model.conns.size > %d`, before), 10*time.Second, "the scenario's connection")
+	p.noProblems()
+}
+
+// TestReconnect: the dashboard goes away and comes back as a new process
+// (a restarted sockscope on the same port). The page reconnects by itself
+// with its backoff, rebuilds from the new snapshot, and shows the new
+// engine's requests.
+func TestReconnect(t *testing.T) {
+	first := startStack(t)
+	p := openPage(t, first.ui, 1280, 720)
+	p.waitLive()
+	request(t, first.engine, "GET /before HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	p.wait(`document.querySelector('#tl-rows').textContent.includes('/before')`, 10*time.Second, "the first request")
+
+	addr := strings.TrimSuffix(strings.TrimPrefix(first.ui, "http://"), "/")
+	first.stop()
+	p.wait(`sockscope.status() === 'reconnecting'`, 10*time.Second, "the page to notice")
+	time.Sleep(600 * time.Millisecond) // a couple of failed attempts: the backoff grows
+	second := startStackAt(t, addr)
+	p.waitLive()
+	p.wait(fmt.Sprintf(`document.querySelector('#engine-addr').textContent.includes(%q)`, second.engine), 10*time.Second, "the new engine's address")
+	local, _ := request(t, second.engine, "GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	id := connOf(p, local)
+	p.wait(fmt.Sprintf(`sockscope.saw(%d, 'syscall:close')`, id), 10*time.Second, "the new request drawn")
+	p.wait(`document.querySelector('#tl-rows').textContent.includes('/after') && !document.querySelector('#tl-rows').textContent.includes('/before')`, 10*time.Second, "the timeline rebuilt for the new process")
+	// The failed attempts are the browser's own console errors
+	// (ERR_CONNECTION_REFUSED); anything else is a problem.
+	p.mu.Lock()
+	var rest []string
+	for _, m := range p.problems {
+		if !strings.Contains(m, "ERR_CONNECTION_REFUSED") && !strings.Contains(m, "WebSocket connection") {
+			rest = append(rest, m)
+		}
+	}
+	p.problems = rest
+	p.mu.Unlock()
 	p.noProblems()
 }
