@@ -56,8 +56,24 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+# bench: a load run with wrk (installed from Debian when missing) against
+# the engine untraced, traced, traced with a viewer, net/http and fasthttp,
+# three workloads, BENCHRUNS runs of BENCHDUR each (docs/BENCHMARKS.md); then
+# the Go benchmarks of the parser, the event path and the hub.
+BENCHRUNS ?= 3
+BENCHDUR  ?= 3s
+BENCHBIN  ?= $(or $(TMPDIR),/tmp)/sockscope-bench
 bench:
-	$(GO) test ./engine ./viz -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME)
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "make bench: installing wrk"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null || \
+		{ echo "make bench: could not install wrk; install it and retry"; exit 1; }; }
+	@mkdir -p $(BENCHBIN)
+	$(GO) build -o $(BENCHBIN)/loadbench ./engine/internal/loadbench
+	cd engine/internal/benchref && $(GO) build -o $(BENCHBIN)/benchref .
+	$(BENCHBIN)/loadbench -ref $(BENCHBIN)/benchref -runs $(BENCHRUNS) -duration $(BENCHDUR)
+	$(GO) test ./engine ./viz ./api -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME)
 
 fuzz:
 	$(GO) test ./engine -run '^$$' -fuzz FuzzParseHead -fuzztime $(FUZZTIME)
