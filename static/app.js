@@ -65,7 +65,8 @@ class App {
     this.status = 'connecting';
     this.statusDetail = null;
     this.hello = null;
-    this.dropped = 0;
+    this.dropped = 0; // events this page lost (the server counted them for us)
+    this.droppedBase = 0; // losses of earlier connections of the stream
     this.summarized = 0;
     this.summarizedAt = -1e9;
     this.canStep = false;
@@ -133,7 +134,9 @@ class App {
     // shown in the logs, not applied twice.
     const covered = this.playback.dropThrough(snap.seq ?? 0);
     this.model.loadSnapshot(snap);
-    this.dropped = snap.dropped ?? this.dropped;
+    // Batches count this viewer's losses from zero on each connection (the
+    // snapshot's own count is every viewer's): keep a running total.
+    if (!opts?.resync) this.droppedBase = this.dropped;
     this.clock.sync(snap.t ?? 0);
     for (const ev of history.concat(covered)) this.show(ev, false);
     setText($('#engine-addr'), snap.engine ? `engine ${snap.engine}` : $('#engine-addr').textContent);
@@ -153,7 +156,7 @@ class App {
       for (const [l, n] of Object.entries(sum.byLayer ?? {})) by[l] = (by[l] ?? 0) + n;
     }
     this.rates.add(by, now);
-    this.dropped = Math.max(this.dropped, meta.dropped ?? 0);
+    this.dropped = Math.max(this.dropped, this.droppedBase + (meta.dropped ?? 0));
   }
 
   // --- the frame loop ------------------------------------------------------

@@ -73,8 +73,8 @@ export class LayersView {
       const name = s('text', { class: 'band-name', x: 20, y: 25 });
       const ours = s('text', { class: 'band-file', x: 20, y: 46 }, s('tspan', { class: 'band-file-k' }), s('tspan', {}, ' ' + b.ours));
       const go = s('text', { class: 'band-file', x: 20, y: 63 }, s('tspan', { class: 'band-file-k' }), s('tspan', {}, ' ' + b.go));
-      const rateBar = s('rect', { class: 'band-rate', x: X_STAGE, width: 0, height: 20, rx: 4 });
-      const rateText = s('text', { class: 'band-rate-text', x: X_STAGE + 8 });
+      const rateBar = s('rect', { class: 'band-rate', x: X_STAGE + 16, width: 0, height: 20, rx: 4 });
+      const rateText = s('text', { class: 'band-rate-text', x: X_STAGE + 24 });
       const latest = s('text', { class: 'band-latest', x: X_LATEST, y: 32, 'text-anchor': 'end' });
       const sub = s('text', { class: 'band-sub', x: X_LATEST, y: 56, 'text-anchor': 'end' });
       g.append(bg, stripe, name, ours, go, rateBar, rateText, latest, sub);
@@ -253,7 +253,7 @@ export class LayersView {
       if (this.highRate) {
         const r = this.rates[b.id] ?? 0;
         const max = Math.max(1, ...Object.values(this.rates));
-        band.rateBar.setAttribute('width', String(Math.round((X_TOKENS - X_STAGE - 20) * (r / max))));
+        band.rateBar.setAttribute('width', String(Math.round((X_TOKENS - X_STAGE - 36) * (r / max))));
         setText(band.rateText, `${fmtCount(r)}/s · ${fmtCount(this.model.counters[b.id] ?? 0)}`);
       } else {
         band.rateBar.setAttribute('width', '0');
