@@ -48,6 +48,11 @@ var headSeeds = []string{
 	"CONNECT host:443 HTTP/1.1\r\nHost: host:443\r\n\r\n",
 	"GET * HTTP/1.1\r\nHost: x\r\n\r\n",
 	"\x00\xff\r\n\r\n",
+	"GET / HTTP/1.2\r\nHost: x\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+	"\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03\r\n\r\n",
+	"SSH-2.0-OpenSSH_9.6\r\n\r\n",
 }
 
 // FuzzParseHead feeds arbitrary bytes to the head parser. It must never
@@ -89,8 +94,25 @@ func FuzzParseHead(f *testing.F) {
 		checkRequest(t, req, fr, maxBody)
 		if n >= 0 {
 			compareNetHTTP(t, data, req, fr)
+			checkPrefixes(t, data)
 		}
 	})
+}
+
+// checkPrefixes makes sure the early refusal of an unfinished head
+// (checkPartialHead, which answers a TLS ClientHello at once) never refuses
+// the beginning of a head that parses.
+func checkPrefixes(t *testing.T, head []byte) {
+	t.Helper()
+	for k := 1; k < len(head); k++ {
+		if k > 300 && head[k-1] != '\n' && k != len(head)-1 {
+			continue // long heads: line ends and the last byte only
+		}
+		hc := &httpConn{in: head[:k:k], w: k}
+		if herr := hc.checkPartialHead(); herr != nil {
+			t.Fatalf("the first %d bytes of a valid head refused early: %v", k, herr)
+		}
+	}
 }
 
 func checkRequest(t *testing.T, req *http.Request, fr framing, maxBody int64) {

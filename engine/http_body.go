@@ -15,14 +15,27 @@ type body struct {
 	remaining int64 // Content-Length bytes left, or bytes left in this chunk
 	limit     int64 // MaxBodyBytes
 	total     int64 // bytes delivered so far
+	excess    int64 // chunked framing overhead not yet paid for by data (see nextChunk)
 	expect    bool  // 100-continue still to send
 	started   bool  // the handler asked for the body
 	done      bool
 	err       error // sticky
 }
 
-// errBodyMalformed is a chunked body that breaks the grammar.
-var errBodyMalformed = errors.New("engine: malformed chunked body")
+// Errors of a chunked body: it breaks the grammar, carries far more framing
+// than data, or ends in a trailer section larger than MaxHeaderBytes.
+var (
+	errBodyMalformed   = errors.New("engine: malformed chunked body")
+	errChunkOverhead   = errors.New("engine: chunked body contains too much non-data")
+	errTrailerTooLarge = errors.New("engine: chunked trailer section too large")
+)
+
+// maxChunkExcess bounds the framing overhead of a chunked body, counted as
+// net/http's chunked reader does: 16 bytes per chunk plus twice the chunk's
+// data are free, the rest accumulates. Extensions are allowed (RFC 9112
+// §7.1.1) and ignored, but "1;<4 KiB of extension>\r\nX\r\n" repeated
+// would make the server read kilobytes per byte of body.
+const maxChunkExcess = 16 << 10
 
 // Read reads the body (io.Reader).
 func (b *body) Read(p []byte) (int, error) {
@@ -90,8 +103,16 @@ func (b *body) nextChunk() error {
 	if !ok {
 		return errBodyMalformed
 	}
+	b.excess += int64(len(line)) + 2 // the size line, and the CRLF after the data
+	b.excess = max(b.excess-16-2*size, 0)
+	if b.excess > maxChunkExcess {
+		return errChunkOverhead
+	}
 	if size == 0 {
-		for { // trailer fields, up to the empty line
+		// The trailer section, up to the empty line, read and discarded.
+		// It is a header section, so it gets the same bound.
+		limit := b.hc.srv.MaxHeaderBytes
+		for n := 0; ; {
 			line, err := b.hc.readLine()
 			if err != nil {
 				return err
@@ -99,6 +120,9 @@ func (b *body) nextChunk() error {
 			if len(line) == 0 {
 				b.done = true
 				return nil
+			}
+			if n += len(line) + 2; n > limit {
+				return errTrailerTooLarge
 			}
 		}
 	}

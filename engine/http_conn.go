@@ -90,6 +90,9 @@ func (hc *httpConn) readHead() ([]byte, error) {
 		if herr := hc.checkHeadSize(); herr != nil {
 			return nil, herr
 		}
+		if herr := hc.checkPartialHead(); herr != nil {
+			return nil, herr
+		}
 		if hc.buffered() > 0 && first {
 			first = false
 			hc.c.SetReadDeadline(deadline(hc.srv.HeaderTimeout))
@@ -113,6 +116,40 @@ func (hc *httpConn) skipEmptyLines() {
 		}
 		hc.r++
 	}
+}
+
+// errNotHTTP and errTLS answer bytes no request can start with.
+var (
+	errNotHTTP = badRequest("not an HTTP request")
+	errTLS     = badRequest("TLS handshake sent to a plain-HTTP port: use http://, not https://")
+)
+
+// checkPartialHead refuses a head that is not complete yet but can no
+// longer become a request: its first byte cannot start a method, or its
+// request-line, complete, is malformed. A client that sent a TLS
+// ClientHello or an SSH banner to this port gets its 400 now rather than
+// after the header timeout, since it will send nothing more until answered.
+func (hc *httpConn) checkPartialHead() *httpError {
+	pending := hc.in[hc.r:hc.w]
+	if len(pending) == 0 || pending[0] == '\r' {
+		return nil // nothing yet, or a CR whose LF has not arrived
+	}
+	if c := pending[0]; c >= 0x80 || !tokenChars[c] {
+		if c == 0x16 { // TLS record type 22, handshake (RFC 8446 §5.1)
+			return errTLS
+		}
+		return errNotHTTP
+	}
+	i := bytes.IndexByte(pending, '\n')
+	if i < 0 {
+		return nil
+	}
+	line, _ := nextLine(pending[:i+1])
+	_, _, proto, herr := parseRequestLine(line)
+	if herr == nil {
+		_, _, herr = parseVersion(proto)
+	}
+	return herr
 }
 
 func (hc *httpConn) checkHeadSize() *httpError {
@@ -158,7 +195,7 @@ func (hc *httpConn) readLine() ([]byte, error) {
 		pending := hc.in[hc.r:hc.w]
 		if i := bytes.IndexByte(pending, '\n'); i >= 0 {
 			hc.r += i + 1
-			if i == 0 || bytes.IndexByte(pending[:i], '\r') != i-1 {
+			if i == 0 || bytes.IndexByte(pending[:i], '\r') != i-1 || i-1 >= maxChunkLine {
 				return nil, errBodyMalformed
 			}
 			return pending[:i-1], nil

@@ -67,6 +67,7 @@ func parseHead(head []byte, maxBody int64) (*http.Request, framing, *httpError) 
 	if herr != nil {
 		return nil, fr, herr
 	}
+	proto = protoName(minor)
 	hdr, herr := parseFields(rest)
 	if herr != nil {
 		return nil, fr, herr
@@ -125,8 +126,13 @@ func parseRequestLine(line []byte) (method, target, proto string, herr *httpErro
 	return string(m), string(t), string(v), nil
 }
 
-// parseVersion accepts HTTP/1.0 and HTTP/1.1. Another well-formed version is
-// 505 (RFC 9110 §15.6.6); anything else is not HTTP at all.
+// parseVersion accepts HTTP/1.0 and HTTP/1.1, and serves a higher 1.x as
+// 1.1: "a recipient that receives a message with a major version number
+// that it implements and a minor version number higher than what it
+// implements SHOULD process the message as if it were in the highest minor
+// version within that major version to which the recipient is conformant"
+// (RFC 9110 §2.5). Another major version is 505 (§15.6.6); anything else is
+// not HTTP at all.
 func parseVersion(v string) (major, minor int, herr *httpError) {
 	switch v {
 	case "HTTP/1.1":
@@ -135,9 +141,20 @@ func parseVersion(v string) (major, minor int, herr *httpError) {
 		return 1, 0, nil
 	}
 	if len(v) == 8 && strings.HasPrefix(v, "HTTP/") && isDigit(v[5]) && v[6] == '.' && isDigit(v[7]) {
+		if v[5] == '1' {
+			return 1, 1, nil
+		}
 		return 0, 0, &httpError{http.StatusHTTPVersionNotSupported, "unsupported HTTP version " + v}
 	}
 	return 0, 0, badRequest("malformed HTTP version")
+}
+
+// protoName is the version a request is served as (see parseVersion).
+func protoName(minor int) string {
+	if minor == 0 {
+		return "HTTP/1.0"
+	}
+	return "HTTP/1.1"
 }
 
 // parseFields parses the header section (RFC 9112 §5). It rejects what
@@ -206,6 +223,9 @@ func checkHost(req *http.Request) *httpError {
 		return badRequest("missing Host header")
 	}
 	if len(hosts) == 1 {
+		if !validHost(hosts[0]) {
+			return badRequest("invalid Host header")
+		}
 		req.Host = hosts[0]
 	}
 	if req.URL.Host != "" {
@@ -214,6 +234,33 @@ func checkHost(req *http.Request) *httpError {
 	delete(req.Header, "Host") // net/http moves it to req.Host too
 	return nil
 }
+
+// validHost reports whether h may be a Host field value: uri-host
+// [":" port] (RFC 9112 §3.2, RFC 3986 §3.2.2), checked by its characters
+// as net/http's httpguts.ValidHostHeader does. An empty Host is valid.
+func validHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; c >= 0x80 || !hostChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var hostChars = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	// unreserved, sub-delims, pct-encoded, IPv6 brackets and the port's colon
+	for _, c := range "-._~!$&'()*+,;=%:[]" {
+		t[c] = true
+	}
+	return t
+}()
 
 // parseFraming decides how the body is delimited and whether the connection
 // persists (RFC 9112 §6.3 and §9.3).

@@ -291,6 +291,9 @@ func (s *Server) runHandler(hc *httpConn, req *http.Request, fr framing) (w *res
 	if h == nil {
 		h = http.NotFoundHandler()
 	}
+	if req.RequestURI == "*" && req.Method == http.MethodOptions {
+		h = globalOptionsHandler{} // as net/http's serverHandler: handlers never see "*"
+	}
 	t0 := Now()
 	s.sys.emit(Event{Layer: LayerApp, Op: "handler_start", FD: c.FD(), Conn: c.id, Method: req.Method, Target: req.RequestURI})
 	defer func() {
@@ -308,7 +311,10 @@ func (s *Server) runHandler(hc *httpConn, req *http.Request, fr framing) (w *res
 				w.WriteHeader(http.StatusInternalServerError)
 				io.WriteString(w, "500 internal server error\n")
 			} else {
-				w.closeNow = true // a half-sent response cannot be completed
+				// A half-sent response cannot be completed: the client
+				// sees it cut short. The handler did end, though.
+				w.closeNow = true
+				s.sys.emit(Event{Layer: LayerApp, Op: "handler_end", FD: c.FD(), Conn: c.id, Status: w.statusOr200(), Bytes: w.written, Dur: Now() - t0, Msg: "panicked after the response began"})
 				return
 			}
 		}
@@ -320,6 +326,19 @@ func (s *Server) runHandler(hc *httpConn, req *http.Request, fr framing) (w *res
 		w.closeAfter = true // RFC 9110 §10.1.1: the body may still come; we cannot tell
 	}
 	return w
+}
+
+// globalOptionsHandler answers "OPTIONS * HTTP/1.1" (RFC 9110 §9.3.7), a
+// request about the server rather than a resource, as net/http does: 200
+// with no content, reading at most 4 KiB of a body (reserved for future
+// use; more closes the connection).
+type globalOptionsHandler struct{}
+
+func (globalOptionsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", "0")
+	if r.ContentLength != 0 {
+		io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 4<<10))
+	}
 }
 
 func (w *response) statusOr200() int {

@@ -29,7 +29,7 @@ func TestMalformed(t *testing.T) {
 		{"bad method", "G(T / HTTP/1.1\r\n" + host + "\r\n", 400, false},
 		{"control in target", "GET /a\x01b HTTP/1.1\r\n" + host + "\r\n", 400, false},
 		{"HTTP/2.0", "GET / HTTP/2.0\r\n" + host + "\r\n", 505, false},
-		{"HTTP/1.2", "GET / HTTP/1.2\r\n" + host + "\r\n", 505, false},
+		{"HTTP/3.0", "GET / HTTP/3.0\r\n" + host + "\r\n", 505, false}, // HTTP/1.2 is served as 1.1 (RFC 9110 §2.5): conformance_test.go
 		{"long target", "GET /" + long + " HTTP/1.1\r\n" + host + "\r\n", 414, false},
 		{"long target, line unfinished", "GET /" + long, 414, false},
 		{"CONNECT", "CONNECT x:443 HTTP/1.1\r\n" + host + "\r\n", 501, false},
