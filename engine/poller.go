@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,6 +138,15 @@ func (p *Poller) loop() {
 		}
 		for _, r := range ready {
 			p.dispatch(r)
+		}
+		if len(ready) > 0 {
+			// Let the goroutines we just woke run before we block again.
+			// Waking one puts it on this goroutine's P (the scheduler's
+			// run queue of the CPU we are on); blocking in epoll_wait right
+			// away would strand it there until the runtime notices the
+			// blocked P, tens of µs to ms later. Go's own netpoller never
+			// has this problem: the scheduler itself polls when it is idle.
+			runtime.Gosched()
 		}
 	}
 }
