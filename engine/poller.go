@@ -51,8 +51,7 @@ type pollDesc struct {
 	closing  chan struct{} // closed by evict: parked goroutines return ErrClosed
 	evictOne sync.Once
 
-	rDeadline, wDeadline atomic.Int64 // UnixNano, 0 = none
-	rTimer, wTimer       *time.Timer  // reused across parks
+	rd, wd ioDeadline // read and write deadlines (deadline.go)
 
 	poller *Poller
 }
@@ -97,6 +96,8 @@ func (p *Poller) register(fd int, conn uint64) (*pollDesc, error) {
 	p.seq++
 	pd := &pollDesc{fd: fd, conn: conn, seq: p.seq, poller: p,
 		rg: make(chan struct{}, 1), wg: make(chan struct{}, 1), closing: make(chan struct{})}
+	pd.rd.init(pd, modeRead)
+	pd.wd.init(pd, modeWrite)
 	p.descs[fd] = pd
 	p.mu.Unlock()
 	if err := p.plat.open(p.sys, pd); err != nil {
@@ -114,6 +115,8 @@ func (p *Poller) evict(pd *pollDesc) {
 		p.forget(pd)
 		p.plat.closeFD(p.sys, pd)
 		close(pd.closing)
+		pd.rd.stop()
+		pd.wd.stop()
 	})
 }
 
@@ -211,42 +214,24 @@ func (pd *pollDesc) wake(mode string) string {
 	return ""
 }
 
-// deadline returns the deadline for mode, 0 if none.
-func (pd *pollDesc) deadline(mode string) int64 {
-	if mode == modeWrite {
-		return pd.wDeadline.Load()
-	}
-	return pd.rDeadline.Load()
-}
-
-// setDeadline stores a deadline and wakes a goroutine parked in that
-// direction so that it re-checks it (the runtime's poll_runtime_pollSetDeadline).
+// setDeadline sets when I/O in mode gives up (zero: never), waking a
+// goroutine parked in that direction if it has already passed.
 func (pd *pollDesc) setDeadline(mode string, t time.Time) {
-	var ns int64
-	if !t.IsZero() {
-		ns = t.UnixNano()
-	}
-	parked := &pd.rParked
 	if mode == modeWrite {
-		pd.wDeadline.Store(ns)
-		parked = &pd.wParked
+		pd.wd.set(t)
 	} else {
-		pd.rDeadline.Store(ns)
-	}
-	// Wake only a goroutine that is asleep: a token left for a running one
-	// would make its next park return at once for nothing. park sets its
-	// flag before loading the deadline, and we store the deadline before
-	// loading the flag, so one of the two always sees the other.
-	if parked.Load() {
-		pd.wake(mode)
+		pd.rd.set(t)
 	}
 }
 
 // expired reports whether the deadline for mode has passed
-// (internal/poll's prepareRead/prepareWrite).
+// (internal/poll's prepareRead/prepareWrite). It reads a flag the deadline's
+// timer sets, not the clock.
 func (pd *pollDesc) expired(mode string) bool {
-	dl := pd.deadline(mode)
-	return dl != 0 && time.Now().UnixNano() >= dl
+	if mode == modeWrite {
+		return pd.wd.expired.Load()
+	}
+	return pd.rd.expired.Load()
 }
 
 // park puts the calling goroutine to sleep until the fd is ready for mode,
@@ -254,12 +239,12 @@ func (pd *pollDesc) expired(mode string) bool {
 // runtime.netpollblock). A spurious return is harmless: the caller retries
 // the syscall and parks again on EAGAIN.
 func (pd *pollDesc) park(mode string) error {
+	ch, parked := pd.rg, &pd.rParked
+	if mode == modeWrite {
+		ch, parked = pd.wg, &pd.wParked
+	}
 	if pd.expired(mode) {
 		return pd.timedOut(mode)
-	}
-	ch, parked, timer := pd.rg, &pd.rParked, &pd.rTimer
-	if mode == modeWrite {
-		ch, parked, timer = pd.wg, &pd.wParked, &pd.wTimer
 	}
 	s := pd.poller.sys
 	s.emit(Event{Layer: LayerFD, Op: "park", FD: pd.fd, Conn: pd.conn, Mode: mode})
@@ -272,29 +257,44 @@ func (pd *pollDesc) park(mode string) error {
 		return nil
 	default:
 	}
-	t0 := Now()
+	var t0 int64
+	if s.tracing() {
+		t0 = Now()
+	}
+	// Announce that we sleep, then look at the deadline once more: its
+	// timer sets the flag and then wakes whoever is parked, so one of the
+	// two always sees the other and the wake-up cannot be missed.
 	parked.Store(true)
-	defer parked.Store(false)
-
-	var expire <-chan time.Time
-	if dl := pd.deadline(mode); dl != 0 {
-		d := time.Until(time.Unix(0, dl))
-		if *timer == nil {
-			*timer = time.NewTimer(d)
-		} else {
-			(*timer).Reset(d)
-		}
-		defer (*timer).Stop()
-		expire = (*timer).C
+	if pd.expired(mode) {
+		parked.Store(false)
+		return pd.timedOut(mode)
 	}
 	select {
 	case <-ch:
-		s.emit(Event{Layer: LayerFD, Op: "wake", FD: pd.fd, Conn: pd.conn, Mode: mode, Dur: Now() - t0})
-		return nil
-	case <-expire:
-		return pd.timedOut(mode)
 	case <-pd.closing:
+		parked.Store(false)
 		return ErrClosed
+	}
+	parked.Store(false)
+	if pd.expired(mode) {
+		return pd.timedOut(mode) // woken by the deadline's timer
+	}
+	if s.tracing() {
+		s.emit(Event{Layer: LayerFD, Op: "wake", FD: pd.fd, Conn: pd.conn, Mode: mode, Dur: Now() - t0})
+	}
+	return nil
+}
+
+// wakeParked wakes a goroutine parked in mode, and only one that is asleep:
+// a token left for a running one would make its next park return at once
+// for nothing.
+func (pd *pollDesc) wakeParked(mode string) {
+	parked := &pd.rParked
+	if mode == modeWrite {
+		parked = &pd.wParked
+	}
+	if parked.Load() {
+		pd.wake(mode)
 	}
 }
 
