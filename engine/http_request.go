@@ -56,9 +56,14 @@ func headEnd(b []byte) int {
 
 // parseHead turns a complete request head into an http.Request and its
 // body framing. Any violation is an *httpError with the status to send.
+//
+// The head is copied once into a string, and the method, target, version
+// and every field name and value are substrings of it: one allocation where
+// a string per piece would be a dozen (net/textproto allocates each value).
 func parseHead(head []byte, maxBody int64) (*http.Request, framing, *httpError) {
 	var fr framing
-	line, rest := nextLine(head)
+	text := string(head)
+	line, rest := nextLine(text)
 	method, target, proto, herr := parseRequestLine(line)
 	if herr != nil {
 		return nil, fr, herr
@@ -88,11 +93,13 @@ func parseHead(head []byte, maxBody int64) (*http.Request, framing, *httpError) 
 	return req, fr, nil
 }
 
-// nextLine splits off the first line, without its CRLF or LF.
-func nextLine(b []byte) (line, rest []byte) {
-	i := bytes.IndexByte(b, '\n')
+// nextLine splits off the first line, without its CRLF or LF. It takes the
+// head as a string (parseHead) or as the bytes of one still arriving
+// (checkPartialHead).
+func nextLine[T string | []byte](b T) (line, rest T) {
+	i := strings.IndexByte(string(b), '\n')
 	if i < 0 {
-		return b, nil
+		return b, b[len(b):]
 	}
 	line, rest = b[:i], b[i+1:]
 	if n := len(line); n > 0 && line[n-1] == '\r' {
@@ -103,13 +110,14 @@ func nextLine(b []byte) (line, rest []byte) {
 
 // parseRequestLine splits "GET /hello HTTP/1.1": method SP target SP version,
 // single spaces only (RFC 9112 §3).
-func parseRequestLine(line []byte) (method, target, proto string, herr *httpError) {
-	m, rest, ok := bytes.Cut(line, []byte{' '})
+func parseRequestLine[T string | []byte](l T) (method, target, proto string, herr *httpError) {
+	line := string(l) // free for a string; a copy only for checkPartialHead's bytes
+	m, rest, ok := strings.Cut(line, " ")
 	if !ok {
 		return "", "", "", badRequest("malformed request line")
 	}
-	t, v, ok := bytes.Cut(rest, []byte{' '})
-	if !ok || len(m) == 0 || len(t) == 0 || bytes.IndexByte(v, ' ') >= 0 {
+	t, v, ok := strings.Cut(rest, " ")
+	if !ok || len(m) == 0 || len(t) == 0 || strings.IndexByte(v, ' ') >= 0 {
 		return "", "", "", badRequest("malformed request line")
 	}
 	if !isToken(m) {
@@ -118,12 +126,12 @@ func parseRequestLine(line []byte) (method, target, proto string, herr *httpErro
 	if len(t) > maxTargetBytes {
 		return "", "", "", &httpError{http.StatusRequestURITooLong, "request-target too long"}
 	}
-	for _, c := range t {
-		if c <= ' ' || c == 0x7f {
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; c <= ' ' || c == 0x7f {
 			return "", "", "", badRequest("invalid character in request-target")
 		}
 	}
-	return string(m), string(t), string(v), nil
+	return m, t, v, nil
 }
 
 // parseVersion accepts HTTP/1.0 and HTTP/1.1, and serves a higher 1.x as
@@ -161,10 +169,15 @@ func protoName(minor int) string {
 // request smuggling feeds on: whitespace before the colon (§5.1), obsolete
 // line folding (§5.2), and control characters or a bare CR in a value
 // (RFC 9110 §5.5).
-func parseFields(b []byte) (http.Header, *httpError) {
-	hdr := make(http.Header, 8)
+func parseFields(b string) (http.Header, *httpError) {
+	n := strings.Count(b, "\n") + 1 // at least the number of fields
+	hdr := make(http.Header, n)
+	// Every field's value slice is a window of one array, as net/textproto
+	// does: one allocation for all of them. The capacity of each window is
+	// 1, so a repeated field's append copies instead of overwriting the next.
+	values := make([]string, n)
 	for len(b) > 0 {
-		var line []byte
+		var line string
 		line, b = nextLine(b)
 		if len(line) == 0 {
 			break // the empty line that ends the head
@@ -172,23 +185,42 @@ func parseFields(b []byte) (http.Header, *httpError) {
 		if line[0] == ' ' || line[0] == '\t' {
 			return nil, badRequest("obsolete line folding")
 		}
-		name, value, ok := bytes.Cut(line, []byte{':'})
+		name, value, ok := strings.Cut(line, ":")
 		if !ok {
 			return nil, badRequest("header line without a colon")
 		}
 		if !isToken(name) {
 			return nil, badRequest("invalid header name")
 		}
-		value = bytes.Trim(value, " \t")
-		for _, c := range value {
-			if (c < ' ' && c != '\t') || c == 0x7f {
+		value = trimOWS(value)
+		for i := 0; i < len(value); i++ {
+			if c := value[i]; (c < ' ' && c != '\t') || c == 0x7f {
 				return nil, badRequest("invalid character in header value")
 			}
 		}
-		key := textproto.CanonicalMIMEHeaderKey(string(name))
-		hdr[key] = append(hdr[key], string(value))
+		// Already canonical names ("Host") come back as they are, without
+		// a copy; common ones in other cases are interned by textproto.
+		key := textproto.CanonicalMIMEHeaderKey(name)
+		if vs, ok := hdr[key]; ok {
+			hdr[key] = append(vs, value)
+		} else {
+			values[0] = value
+			hdr[key], values = values[:1:1], values[1:]
+		}
 	}
 	return hdr, nil
+}
+
+// trimOWS drops the optional whitespace around a field value (RFC 9110
+// §5.6.3: spaces and tabs).
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // parseTarget fills URL and Host from the request-target (RFC 9112 §3.2):
@@ -204,6 +236,10 @@ func parseTarget(req *http.Request, target string) *httpError {
 		req.URL = &url.URL{Path: "*"}
 		return nil
 	}
+	if u := simpleOriginForm(target); u != nil {
+		req.URL = u
+		return nil
+	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
 		return badRequest("invalid request-target")
@@ -211,6 +247,45 @@ func parseTarget(req *http.Request, target string) *httpError {
 	req.URL = u
 	return nil
 }
+
+// simpleOriginForm parses the common request-target, a path of plain
+// characters and an optional query, into the url.URL that
+// url.ParseRequestURI would return, without its general parser. Anything
+// else (a '%' escape, characters the URL package would re-escape, an
+// absolute URL) returns nil for url.ParseRequestURI to handle.
+func simpleOriginForm(target string) *url.URL {
+	path, query, hasQuery := strings.Cut(target, "?")
+	if len(path) == 0 || path[0] != '/' || strings.HasPrefix(path, "//") {
+		return nil
+	}
+	for i := 0; i < len(path); i++ {
+		if !plainPathChars[path[i]] {
+			return nil
+		}
+	}
+	u := &url.URL{Path: path, RawQuery: query}
+	if hasQuery && query == "" {
+		u.ForceQuery = true // "/p?" keeps its '?' (url.URL.ForceQuery)
+	}
+	return u
+}
+
+// plainPathChars are the bytes a path may hold for url.URL.EscapedPath to
+// give it back unchanged, so that RawPath stays empty (RFC 3986 §3.3
+// unreserved characters and sub-delims the URL package does not escape).
+var plainPathChars = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "-_.~$&+,/:;=@" {
+		t[c] = true
+	}
+	return t
+}()
 
 // checkHost applies RFC 9112 §3.2: an HTTP/1.1 request carries exactly one
 // Host field; in absolute-form the target's authority wins.
@@ -310,7 +385,7 @@ func parseFraming(req *http.Request, maxBody int64) (framing, *httpError) {
 func parseContentLength(values []string) (int64, *httpError) {
 	n := int64(-1)
 	for _, v := range values {
-		for _, part := range strings.Split(v, ",") {
+		for part := range strings.SplitSeq(v, ",") {
 			part = strings.TrimSpace(part)
 			if part == "" || len(part) > 18 {
 				return 0, badRequest("invalid Content-Length")
@@ -343,7 +418,7 @@ func keepAlive(req *http.Request) bool {
 // hasToken reports whether a comma-separated header lists token.
 func hasToken(values []string, token string) bool {
 	for _, v := range values {
-		for _, t := range strings.Split(v, ",") {
+		for t := range strings.SplitSeq(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(t), token) {
 				return true
 			}
@@ -355,12 +430,12 @@ func hasToken(values []string, token string) bool {
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // isToken reports whether b is a token (RFC 9110 §5.6.2).
-func isToken(b []byte) bool {
+func isToken[T string | []byte](b T) bool {
 	if len(b) == 0 {
 		return false
 	}
-	for _, c := range b {
-		if c >= 0x80 || !tokenChars[c] {
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; c >= 0x80 || !tokenChars[c] {
 			return false
 		}
 	}

@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"net/url"
+	"reflect"
+	"testing"
+)
+
+// targetSeeds are request-targets for the fast origin-form parser and its
+// differential check against net/url.
+var targetSeeds = []string{
+	"/", "/hello", "/hello?name=world", "/a/b/c.txt", "/p?", "/p??", "/p?a?", "/p?a=1&b=2#frag",
+	"/a#b", "/%41", "/a%2Fb", "/a b", "//double", "///triple", "/ü", "/a!b", "/a*b", "/a'b", "/(x)",
+	"/a;b=c", "/a:b", "/@x", "/$&+,;=", "/~user/.x_y-z", "http://example.com/x", "*", "?x", "", "x",
+	"/a\\b", "/a[b]", "/a{b}", "/a|b", "/a^b", "/a`b", "/a\"b", "/a<b>", "/p?q=%zz", "/p?q=a b",
+}
+
+// FuzzSimpleOriginForm checks that the fast path of parseTarget gives the
+// very URL url.ParseRequestURI gives, whenever it takes a target at all.
+func FuzzSimpleOriginForm(f *testing.F) {
+	for _, s := range targetSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		checkOriginForm(t, target)
+	})
+}
+
+func checkOriginForm(t *testing.T, target string) {
+	t.Helper()
+	if _, _, _, herr := parseRequestLine("GET " + target + " HTTP/1.1"); herr != nil {
+		return // refused before parseTarget (control characters, spaces)
+	}
+	got := simpleOriginForm(target)
+	if got == nil {
+		return
+	}
+	want, err := url.ParseRequestURI(target)
+	if err != nil {
+		t.Fatalf("simpleOriginForm(%q) = %#v, url.ParseRequestURI refuses it: %v", target, got, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("simpleOriginForm(%q) = %#v, url.ParseRequestURI gives %#v", target, got, want)
+	}
+	if got.String() != want.String() || got.RequestURI() != target && want.RequestURI() == target {
+		t.Fatalf("simpleOriginForm(%q) prints as %q / %q", target, got.String(), got.RequestURI())
+	}
+}
+
+// TestSimpleOriginFormTakesCommonTargets: the fast path is taken for what
+// curl, browsers and load tools send.
+func TestSimpleOriginFormTakesCommonTargets(t *testing.T) {
+	for _, target := range []string{"/", "/hello", "/hello?name=world", "/static/app.js", "/api/v1/events?after=10&limit=100"} {
+		if simpleOriginForm(target) == nil {
+			t.Errorf("simpleOriginForm(%q) = nil, want the fast path", target)
+		}
+	}
+}
+
+// parseAllocsHead is a curl-like request head.
+const parseAllocsHead = "GET /hello?name=world HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n\r\n"
+
+// TestParseHeadAllocs bounds what parsing a request head allocates: the
+// head's text once, the http.Request, its URL, the header map and one array
+// for all the values. A regression (a string per field again) fails here.
+func TestParseHeadAllocs(t *testing.T) {
+	head := []byte(parseAllocsHead)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, _, herr := parseHead(head, 1<<20); herr != nil {
+			t.Fatal(herr)
+		}
+	})
+	t.Logf("parseHead: %.0f allocations", allocs)
+	if allocs > 6 {
+		t.Errorf("parseHead allocates %.0f times per request head, want at most 6", allocs)
+	}
+}
