@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -71,7 +72,15 @@ func (w *response) bodyAllowed() bool {
 }
 
 // Write writes body bytes (http.ResponseWriter).
-func (w *response) Write(p []byte) (int, error) {
+func (w *response) Write(p []byte) (int, error) { return write(w, p) }
+
+// WriteString writes body text (io.StringWriter). io.WriteString and
+// fmt.Fprint find it, so a handler writing a string does not convert it to
+// a []byte first, which would be an allocation per response.
+func (w *response) WriteString(s string) (int, error) { return write(w, s) }
+
+// write is Write for either kind of bytes.
+func write[B []byte | string](w *response, p B) (int, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -97,7 +106,8 @@ func (w *response) Write(p []byte) (int, error) {
 		}
 		w.held = w.held[:0]
 	}
-	if err := w.writeBody(p); err != nil {
+	// A string is copied here, past the held-back first KiB: it streams.
+	if err := w.writeBody([]byte(p)); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -203,9 +213,7 @@ func (w *response) commit(final bool) {
 	out = append(out, "\r\n"...)
 	out = w.appendFields(out)
 	if _, ok := h["Date"]; !ok {
-		out = append(out, "Date: "...)
-		out = time.Now().UTC().AppendFormat(out, http.TimeFormat)
-		out = append(out, "\r\n"...)
+		out = appendDate(out)
 	}
 	if _, ok := h["Content-Type"]; !ok && len(w.held) > 0 && w.bodyAllowed() {
 		out = append(out, "Content-Type: "...)
@@ -232,6 +240,31 @@ func (w *response) commit(final bool) {
 	if hc.srv.sys.tracing() {
 		w.headExcerpt = excerpt(out[start:], len(out)-start)
 	}
+}
+
+// dateLine is the Date field of every response sent within one second.
+type dateLine struct {
+	sec  int64  // Unix time it is for
+	line []byte // "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+}
+
+// date caches the current second's Date field. Formatting it for every
+// response would cost more than the rest of the head; net/http and fasthttp
+// cache it too. Connections share it through an atomic pointer: whoever
+// first sees a new second formats it again.
+var date atomic.Pointer[dateLine]
+
+// appendDate appends the Date field (RFC 9110 §6.6.1: an origin server with
+// a clock must send it).
+func appendDate(out []byte) []byte {
+	now := time.Now()
+	d := date.Load()
+	if d == nil || d.sec != now.Unix() {
+		line := append([]byte("Date: "), now.UTC().Format(http.TimeFormat)...)
+		d = &dateLine{sec: now.Unix(), line: append(line, "\r\n"...)}
+		date.Store(d)
+	}
+	return append(out, d.line...)
 }
 
 // appendFields writes the handler's header fields in sorted order, as
