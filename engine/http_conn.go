@@ -21,6 +21,7 @@ type httpConn struct {
 	r, w int
 	out  []byte // response bytes not yet written
 	held []byte // reused by response for the body it holds back
+	peer string // the client's address as text, for Request.RemoteAddr
 	keys []string
 
 	requests int
@@ -34,6 +35,15 @@ const (
 
 func newHTTPConn(srv *Server, c *Conn) *httpConn {
 	return &httpConn{srv: srv, c: c, in: make([]byte, readBufSize), out: make([]byte, 0, 8<<10)}
+}
+
+// remoteAddr is the client's address as Request.RemoteAddr has it,
+// formatted once per connection instead of once per request.
+func (hc *httpConn) remoteAddr() string {
+	if hc.peer == "" {
+		hc.peer = hc.c.remote.String()
+	}
+	return hc.peer
 }
 
 // buffered reports how many read bytes wait to be parsed: a pipelined

@@ -17,7 +17,7 @@ import (
 type response struct {
 	hc   *httpConn
 	req  *http.Request
-	body *body
+	body body // the request's body, as the handler reads it
 
 	header      http.Header
 	status      int
@@ -180,7 +180,7 @@ func (w *response) commit(final bool) {
 	if hasToken(h["Connection"], "close") || hc.srv.shuttingDown() {
 		w.closeAfter = true
 	}
-	if w.body != nil && w.body.err != nil {
+	if w.body.err != nil {
 		// Reading the request body failed (a malformed chunk, the size
 		// limit): where the next request starts is unknown, so the
 		// connection closes after this response. Say so, or a keep-alive

@@ -271,7 +271,9 @@ func (s *Server) emitRequest(hc *httpConn, req *http.Request, head []byte) {
 // closed connection, as net/http does.
 func (s *Server) runHandler(hc *httpConn, req *http.Request, fr framing) (w *response) {
 	c := hc.c
-	b := &body{hc: hc, chunked: fr.chunked, remaining: fr.contentLength, limit: s.MaxBodyBytes, expect: fr.expect}
+	w = newResponse(hc, req, fr)
+	b := &w.body // inside the response: one allocation for both
+	*b = body{hc: hc, chunked: fr.chunked, remaining: fr.contentLength, limit: s.MaxBodyBytes, expect: fr.expect}
 	if fr.chunked {
 		b.remaining = 0 // bytes left in the current chunk: none until the first size line (contentLength is -1)
 	}
@@ -279,14 +281,12 @@ func (s *Server) runHandler(hc *httpConn, req *http.Request, fr framing) (w *res
 		b.done = true
 	}
 	req.Body = b
-	req.RemoteAddr = c.remote.String()
+	req.RemoteAddr = hc.remoteAddr()
 	if b.done {
 		req.Body = http.NoBody
 		req.GetBody = nil
 	}
 	c.SetReadDeadline(deadline(s.ReadTimeout))
-	w = newResponse(hc, req, fr)
-	w.body = b
 	h := s.Handler
 	if h == nil {
 		h = http.NotFoundHandler()
