@@ -85,6 +85,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// readNow reads what has already arrived, without waiting (FD.readNow).
+func (c *Conn) readNow(p []byte) (int, error) {
+	n, err := c.fd.readNow(p)
+	c.bytesIn.Add(int64(n))
+	return n, err
+}
+
 // Write writes to the connection (net.Conn).
 func (c *Conn) Write(p []byte) (int, error) {
 	n, err := c.fd.Write(p)

@@ -93,6 +93,32 @@ func (fd *FD) Read(p []byte) (int, error) {
 	}
 }
 
+// readNow is one read(2) that neither parks nor looks at the deadline: it
+// returns what the kernel has already received, 0 and no error if nothing.
+// Shutdown uses it to tell an idle connection from one whose request has
+// just arrived.
+func (fd *FD) readNow(p []byte) (int, error) {
+	if err := fd.incref(); err != nil {
+		return 0, err
+	}
+	defer fd.decref()
+	for {
+		n, err := fd.sys.read(fd.Sysfd, fd.Conn, p)
+		fd.observe()
+		switch {
+		case err == unix.EAGAIN:
+			return 0, nil
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return 0, wrapErr("read", err)
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
 // Write writes all of p, parking whenever the socket's send buffer is full
 // (internal/poll's FD.Write).
 func (fd *FD) Write(p []byte) (int, error) {

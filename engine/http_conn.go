@@ -25,7 +25,8 @@ type httpConn struct {
 	keys []string
 
 	requests int
-	idle     bool // between requests: Shutdown may close us
+	idle     bool  // between requests: Shutdown may close us
+	werr     error // a write failed: the response is cut short, the connection must close
 }
 
 const (
@@ -104,7 +105,12 @@ func (hc *httpConn) readHead() ([]byte, error) {
 			return nil, herr
 		}
 		if hc.buffered() > 0 && first {
+			// A request has begun: the connection is no longer idle, and
+			// Shutdown waits for it (net/http counts a connection active
+			// once it has read a byte). This also replaces a deadline
+			// Shutdown may have just set to wake us while idle.
 			first = false
+			hc.srv.setIdle(hc, false)
 			hc.c.SetReadDeadline(deadline(hc.srv.HeaderTimeout))
 		}
 		err := hc.fill()
@@ -112,9 +118,28 @@ func (hc *httpConn) readHead() ([]byte, error) {
 			if err == io.EOF && hc.buffered() == 0 {
 				return nil, nil
 			}
+			if isTimeout(err) && hc.buffered() == 0 && hc.srv.shuttingDown() && hc.fillNow() {
+				continue // Shutdown woke us, but a request had already arrived
+			}
 			return nil, err
 		}
 	}
+}
+
+// fillNow reads what the kernel already holds for us, without waiting, and
+// reports whether it got anything. Shutdown closes idle connections; one
+// whose request is already in the receive buffer is not idle, and closing
+// it would lose a request the client believes sent.
+func (hc *httpConn) fillNow() bool {
+	if hc.r > 0 && hc.r == hc.w {
+		hc.r, hc.w = 0, 0
+	}
+	if hc.w == len(hc.in) {
+		return false // the buffer is full: not idle either way
+	}
+	n, err := hc.c.readNow(hc.in[hc.w:])
+	hc.w += n
+	return n > 0 && err == nil
 }
 
 // skipEmptyLines drops CRLFs before a request-line (RFC 9112 §2.2: a server
@@ -243,20 +268,32 @@ func (hc *httpConn) sendContinue() error {
 	return hc.flush()
 }
 
-// flush writes the output buffer.
+// flush writes the output buffer. After a failed write nothing more is
+// written: the response on the wire is cut short at an unknown byte, so
+// anything after it (the rest of a chunk, the last chunk, another
+// response) would be read as garbage by the client.
 func (hc *httpConn) flush() error {
+	if hc.werr != nil {
+		hc.out = hc.out[:0]
+		return hc.werr
+	}
 	if len(hc.out) == 0 {
 		return nil
 	}
 	hc.c.SetWriteDeadline(deadline(hc.srv.WriteTimeout))
 	_, err := hc.c.Write(hc.out)
 	hc.out = hc.out[:0]
+	hc.werr = err
 	return err
 }
 
 // writeThrough writes the output buffer and p together with writev, for a
 // body too large to be worth copying into the buffer.
 func (hc *httpConn) writeThrough(p []byte) error {
+	if hc.werr != nil {
+		hc.out = hc.out[:0]
+		return hc.werr
+	}
 	hc.c.SetWriteDeadline(deadline(hc.srv.WriteTimeout))
 	var err error
 	if len(hc.out) == 0 {
@@ -265,6 +302,7 @@ func (hc *httpConn) writeThrough(p []byte) error {
 		_, err = hc.c.Writev([][]byte{hc.out, p})
 	}
 	hc.out = hc.out[:0]
+	hc.werr = err
 	return err
 }
 

@@ -41,7 +41,8 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[*httpConn]struct{}
 	closing  atomic.Bool
-	connWG   sync.WaitGroup
+	connWG   sync.WaitGroup // connections being served
+	serveWG  sync.WaitGroup // Serve loops running
 	initOnce sync.Once
 }
 
@@ -108,6 +109,14 @@ func (s *Server) ListenAndServe() error {
 // returns ErrServerClosed after Shutdown.
 func (s *Server) Serve(ln *Listener) error {
 	s.init()
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.serveWG.Add(1) // under mu: Shutdown's Wait cannot miss it
+	s.mu.Unlock()
+	defer s.serveWG.Done()
 	for {
 		c, err := ln.AcceptConn()
 		if err != nil {
@@ -116,24 +125,21 @@ func (s *Server) Serve(ln *Listener) error {
 			}
 			return err
 		}
+		// A connection accepted while Shutdown begins is still served:
+		// its client has connected and may have sent its request already
+		// (serveOne closes it at once if not). Shutdown waits for this
+		// loop to return before it waits for the connections.
 		hc := newHTTPConn(s, c)
-		if !s.track(hc) {
-			c.Close()
-			return ErrServerClosed
-		}
+		s.track(hc)
 		go s.serveConn(hc)
 	}
 }
 
-func (s *Server) track(hc *httpConn) bool {
+func (s *Server) track(hc *httpConn) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return false
-	}
 	s.conns[hc] = struct{}{}
 	s.connWG.Add(1)
-	return true
+	s.mu.Unlock()
 }
 
 func (s *Server) untrack(hc *httpConn) {
@@ -186,7 +192,7 @@ func (s *Server) serveOne(hc *httpConn, graceful *bool) (string, bool) {
 		c.SetReadDeadline(deadline(timeout))
 	}
 	s.setIdle(hc, true)
-	if s.shuttingDown() && hc.buffered() == 0 {
+	if s.shuttingDown() && hc.buffered() == 0 && !hc.fillNow() {
 		return "server shutting down", false
 	}
 	head, err := hc.readHead()
@@ -211,6 +217,12 @@ func (s *Server) serveOne(hc *httpConn, graceful *bool) (string, bool) {
 	hc.requests++
 	s.emitRequest(hc, req, head)
 	w := s.runHandler(hc, req, fr)
+	if hc.werr != nil {
+		// The response was cut short (a write timed out, or the client
+		// reset): there is nothing graceful left to do.
+		*graceful = false
+		return "write failed: " + hc.werr.Error(), false
+	}
 	if w.closeNow {
 		*graceful = false
 		hc.flush()
@@ -369,10 +381,18 @@ func (s *Server) writeError(hc *httpConn, herr *httpError) {
 // Shutdown returns ctx.Err() without waiting for their handlers.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
+	s.mu.Lock()
 	s.closing.Store(true)
+	s.mu.Unlock()
 	if s.ln != nil {
 		s.ln.Close()
 	}
+	// Serve's accept loop may hold a connection it accepted as the
+	// listener closed; it closes it, which unregisters it from the poller
+	// (EPOLL_CTL_DEL). The poller must outlive that, so wait for Serve to
+	// return before closing it. It returns promptly: its accept4 has
+	// failed (ln.Close waited for it to leave).
+	s.serveWG.Wait()
 	done := make(chan struct{})
 	go func() { s.connWG.Wait(); close(done) }()
 	tick := time.NewTicker(10 * time.Millisecond)
