@@ -183,10 +183,15 @@ func (b *body) drain(max int64) bool {
 		// or may not send it later: the connection's framing is unknown.
 		return false
 	}
-	var buf [4096]byte
+	// The scratch buffer is the connection's, made on first need: drain
+	// runs after every request, and a 4 KiB array in its frame would make
+	// every connection's goroutine grow its stack.
+	if b.hc.scratch == nil {
+		b.hc.scratch = make([]byte, 4<<10)
+	}
 	var n int64
 	for n <= max {
-		m, err := b.Read(buf[:])
+		m, err := b.Read(b.hc.scratch)
 		n += int64(m)
 		if err == io.EOF {
 			b.hc.srv.sys.emit(Event{Layer: LayerHTTP, Op: "drain", FD: b.hc.c.FD(), Conn: b.hc.c.id, Bytes: n, Msg: "unread body"})

@@ -17,12 +17,13 @@ type httpConn struct {
 	srv *Server
 	c   *Conn
 
-	in   []byte // read buffer; in[r:w] holds bytes read but not yet parsed
-	r, w int
-	out  []byte // response bytes not yet written
-	held []byte // reused by response for the body it holds back
-	peer string // the client's address as text, for Request.RemoteAddr
-	keys []string
+	in      []byte // read buffer; in[r:w] holds bytes read but not yet parsed
+	r, w    int
+	out     []byte // response bytes not yet written
+	held    []byte // reused by response for the body it holds back
+	peer    string // the client's address as text, for Request.RemoteAddr
+	scratch []byte // where an unread request body is discarded; made on first need
+	keys    []string
 
 	requests int
 	idle     bool  // between requests: Shutdown may close us
@@ -317,10 +318,12 @@ func (hc *httpConn) closeGracefully() {
 	c := hc.c
 	if err := hc.flush(); err == nil && c.CloseWrite() == nil {
 		c.SetReadDeadline(deadline(hc.srv.LingerTimeout))
+		// Discard into the read buffer: nothing in it will be parsed now,
+		// and a 4 KiB array here would make every connection's goroutine
+		// grow its stack on its way out.
 		n := int64(hc.buffered())
-		var buf [4096]byte
 		for {
-			m, err := c.Read(buf[:])
+			m, err := c.Read(hc.in)
 			n += int64(m)
 			if err != nil {
 				break

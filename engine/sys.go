@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -120,7 +121,7 @@ func (s *sys) listen(fd, backlog int) error {
 // and close-on-exec, in one call (accept(2)).
 func (s *sys) accept4(fd int) (int, unix.Sockaddr, error) {
 	t0 := s.enter("accept4", fd, 0)
-	nfd, sa, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	nfd, sa, err := accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 	if s.tracing() {
 		now := Now()
 		e := Event{T: now, Layer: LayerSyscall, Op: "accept4", FD: fd, Args: itoa(fd) + ", SOCK_NONBLOCK|SOCK_CLOEXEC", Ret: int64(nfd), Dur: now - t0}
@@ -132,6 +133,25 @@ func (s *sys) accept4(fd int) (int, unix.Sockaddr, error) {
 		s.tr.Emit(e)
 	}
 	return nfd, sa, err
+}
+
+// accept4 is accept4(2) through the standard library's syscall package:
+// x/sys/unix's Accept4 follows every accepted IPv4 or IPv6 address with a
+// getsockopt(SO_PROTOCOL) on the listener (to tell an L2TP socket apart),
+// one more syscall per connection for a question a TCP listener need not
+// ask.
+func accept4(fd, flags int) (int, unix.Sockaddr, error) {
+	nfd, sa, err := syscall.Accept4(fd, flags)
+	if err != nil {
+		return nfd, nil, err
+	}
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return nfd, &unix.SockaddrInet4{Port: sa.Port, Addr: sa.Addr}, nil
+	case *syscall.SockaddrInet6:
+		return nfd, &unix.SockaddrInet6{Port: sa.Port, ZoneId: sa.ZoneId, Addr: sa.Addr}, nil
+	}
+	return nfd, nil, nil
 }
 
 // read is read(2). The first bytes read travel with the event, as text.
