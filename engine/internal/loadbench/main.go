@@ -162,7 +162,7 @@ func (b *bench) one(s string, w workload, run int) (result, string, error) {
 		cmd = exec.Command(b.ref)
 	default:
 		args := []string{"-serve", s}
-		if b.profDir != "" && s != "nethttp" {
+		if b.profDir != "" {
 			args = append(args, "-cpuprofile", filepath.Join(b.profDir, fmt.Sprintf("%s-%s-%d.prof", s, w.name, run)))
 		}
 		cmd = exec.Command(b.self, args...)
