@@ -66,7 +66,7 @@ func New(cfg Config) http.Handler {
 	a := &api{cfg: cfg, rec: cfg.Recorder}
 
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer)
+	r.Use(middleware.Recoverer, allowedHost)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
