@@ -66,6 +66,7 @@ var conformanceRows = []confRow{
 	// Request line (RFC 9112 §3).
 	{"request line", "a plain GET", []string{h11 + "\r\n"}, "200, open", "200, open", ""},
 	{"request line", "lowercase method `get` (a valid token)", []string{"get /hello HTTP/1.1\r\nHost: x\r\n\r\n"}, "200, open", "200, open", "methods are case-sensitive tokens (RFC 9110 §9.1); the application decides"},
+	{"request line", "HEAD", []string{"HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n"}, "200, open", "200, open", "no body follows the head (RFC 9110 §9.3.2)"},
 	{"request line", "invalid character in method `G(T`", []string{"G(T / HTTP/1.1\r\nHost: x\r\n\r\n"}, "400, close", "400, close", ""},
 	{"request line", "two spaces after the method", []string{"GET  /hello HTTP/1.1\r\nHost: x\r\n\r\n"}, "400, close", "400, close", "RFC 9112 §3: single SP"},
 	{"request line", "trailing space after the version", []string{"GET /hello HTTP/1.1 \r\nHost: x\r\n\r\n"}, "400, close", "400, close", ""},
@@ -164,6 +165,7 @@ var conformanceRows = []confRow{
 	{"Expect", "`100-Continue` (case-insensitive)", []string{post + "Content-Length: 5\r\nExpect: 100-Continue\r\n\r\n", "hello"}, "100 | 200, open", "100 | 200, open", ""},
 	{"Expect", "100-continue on HTTP/1.0", []string{"POST /echo HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello"}, "200, close", "200, close", "a 1.0 client cannot understand 100"},
 	{"Expect", "100-continue, no body", []string{"GET /hello HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n"}, "200, open", "200, open", ""},
+	{"Expect", "100-continue with the body sent at once", []string{post + "Content-Length: 5\r\nExpect: 100-continue\r\n\r\nhello"}, "100 200, open", "100 200, open", "a client may send the body without waiting; the 100 is still sent when the handler reads, and is harmless"},
 	{"Expect", "`Expect: foo`", []string{post + "Content-Length: 5\r\nExpect: foo\r\n\r\nhello"}, "417, close", "417, close", "RFC 9110 §10.1.1: MAY 417"},
 
 	// Pipelining (RFC 9112 §9.3.2) and persistence (§9.3).
