@@ -186,6 +186,9 @@ var chunkedSeeds = []string{
 	"5\r\nhel",
 	"\r\n",
 	"0x5\r\nhello\r\n0\r\n\r\n",
+	"1;" + strings.Repeat("e", 3000) + "\r\nx\r\n1;" + strings.Repeat("e", 3000) + "\r\nx\r\n0\r\n\r\n",
+	"0\r\n" + strings.Repeat("X-T: 1\r\n", 2000) + "\r\n",
+	"5;a=\"b;c\"\r\nhello\r\n0\r\nT: v\r\n\r\n",
 }
 
 // FuzzChunked runs the chunked body decoder on arbitrary bytes, through the
