@@ -19,9 +19,9 @@ type FD struct {
 	sys *sys
 	pd  *pollDesc
 
-	// after runs after each syscall on the fd; Conn uses it to read the
-	// kernel's TCP state when tracing. May be nil.
-	after func()
+	// after runs after each syscall on the fd with what it returned; Conn
+	// uses it to read the kernel's TCP state when tracing. May be nil.
+	after func(n int, err error)
 
 	// mu, refs and closing form a small version of internal/poll's fdMutex:
 	// close(2) runs only when no Read or Write is inside a syscall, so the fd
@@ -74,7 +74,7 @@ func (fd *FD) Read(p []byte) (int, error) {
 	}
 	for {
 		n, err := fd.sys.read(fd.Sysfd, fd.Conn, p)
-		fd.observe()
+		fd.observe(n, err)
 		switch {
 		case err == unix.EAGAIN:
 			// Nothing in the receive buffer yet: sleep until epoll says so.
@@ -104,7 +104,7 @@ func (fd *FD) readNow(p []byte) (int, error) {
 	defer fd.decref()
 	for {
 		n, err := fd.sys.read(fd.Sysfd, fd.Conn, p)
-		fd.observe()
+		fd.observe(n, err)
 		switch {
 		case err == unix.EAGAIN:
 			return 0, nil
@@ -144,7 +144,7 @@ func (fd *FD) Writev(bufs [][]byte) (int, error) {
 		} else {
 			n, err = fd.sys.writev(fd.Sysfd, fd.Conn, bufs)
 		}
-		fd.observe()
+		fd.observe(n, err)
 		if n > 0 {
 			total += n
 			bufs = consume(bufs, n)
@@ -184,7 +184,7 @@ func (fd *FD) Shutdown() error {
 	}
 	defer fd.decref()
 	err := fd.sys.shutdownWrite(fd.Sysfd, fd.Conn)
-	fd.observe()
+	fd.observe(0, err)
 	return wrapErr("shutdown", err)
 }
 
@@ -226,8 +226,8 @@ func (fd *FD) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-func (fd *FD) observe() {
+func (fd *FD) observe(n int, err error) {
 	if fd.after != nil {
-		fd.after()
+		fd.after(n, err)
 	}
 }

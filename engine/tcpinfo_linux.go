@@ -31,8 +31,9 @@ func TCPStateName(state uint8) string {
 
 // Kernel state numbers the engine tests for (include/net/tcp_states.h).
 const (
-	tcpFinWait1 = 4
-	tcpFinWait2 = 5
-	tcpClose    = 7
-	tcpClosing  = 11
+	tcpEstablished = 1
+	tcpFinWait1    = 4
+	tcpFinWait2    = 5
+	tcpClose       = 7
+	tcpClosing     = 11
 )
