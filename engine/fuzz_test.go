@@ -109,7 +109,7 @@ func checkPrefixes(t *testing.T, head []byte) {
 			continue // long heads: line ends and the last byte only
 		}
 		hc := &httpConn{in: head[:k:k], w: k}
-		if herr := hc.checkPartialHead(); herr != nil {
+		if herr, _ := hc.checkPartialHead(); herr != nil {
 			t.Fatalf("the first %d bytes of a valid head refused early: %v", k, herr)
 		}
 	}

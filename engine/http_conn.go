@@ -91,7 +91,7 @@ var (
 // A nil head with a nil error means the client closed cleanly between
 // requests.
 func (hc *httpConn) readHead() ([]byte, error) {
-	first := true
+	first, lineChecked := true, false
 	for {
 		hc.skipEmptyLines()
 		if n := headEnd(hc.in[hc.r:hc.w]); n >= 0 {
@@ -102,8 +102,12 @@ func (hc *httpConn) readHead() ([]byte, error) {
 		if herr := hc.checkHeadSize(); herr != nil {
 			return nil, herr
 		}
-		if herr := hc.checkPartialHead(); herr != nil {
-			return nil, herr
+		if !lineChecked {
+			herr, complete := hc.checkPartialHead()
+			if herr != nil {
+				return nil, herr
+			}
+			lineChecked = complete // once is enough: a dribbling client must not make us parse it per byte
 		}
 		if hc.buffered() > 0 && first {
 			// A request has begun: the connection is no longer idle, and
@@ -165,27 +169,29 @@ var (
 // request-line, complete, is malformed. A client that sent a TLS
 // ClientHello or an SSH banner to this port gets its 400 now rather than
 // after the header timeout, since it will send nothing more until answered.
-func (hc *httpConn) checkPartialHead() *httpError {
+// complete reports that the request line was whole and valid: there is
+// nothing more to check early.
+func (hc *httpConn) checkPartialHead() (herr *httpError, complete bool) {
 	pending := hc.in[hc.r:hc.w]
 	if len(pending) == 0 || pending[0] == '\r' {
-		return nil // nothing yet, or a CR whose LF has not arrived
+		return nil, false // nothing yet, or a CR whose LF has not arrived
 	}
 	if c := pending[0]; c >= 0x80 || !tokenChars[c] {
 		if c == 0x16 { // TLS record type 22, handshake (RFC 8446 §5.1)
-			return errTLS
+			return errTLS, false
 		}
-		return errNotHTTP
+		return errNotHTTP, false
 	}
 	i := bytes.IndexByte(pending, '\n')
 	if i < 0 {
-		return nil
+		return nil, false
 	}
 	line, _ := nextLine(pending[:i+1])
 	_, _, proto, herr := parseRequestLine(line)
 	if herr == nil {
 		_, _, herr = parseVersion(proto)
 	}
-	return herr
+	return herr, herr == nil
 }
 
 func (hc *httpConn) checkHeadSize() *httpError {
