@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -19,7 +20,9 @@ type httpConn struct {
 
 	in      []byte // read buffer; in[r:w] holds bytes read but not yet parsed
 	r, w    int
-	out     []byte // response bytes not yet written
+	out     []byte  // response bytes not yet written; nil while idle
+	inBuf   *[]byte // the pooled slices in and out came from, nil if not pooled
+	outBuf  *[]byte
 	held    []byte // reused by response for the body it holds back
 	peer    string // the client's address as text, for Request.RemoteAddr
 	scratch []byte // where an unread request body is discarded; made on first need
@@ -32,11 +35,60 @@ type httpConn struct {
 
 const (
 	readBufSize = 4 << 10  // initial read buffer; grows up to MaxHeaderBytes
+	outBufSize  = 8 << 10  // initial output buffer
 	flushAt     = 64 << 10 // write the output buffer once it holds this much
 )
 
+// The buffers are recycled through pools, as net/http recycles its bufio
+// readers and writers: a connection takes a read buffer when it starts and
+// gives it back when it ends, and holds an output buffer only while it has
+// a response to send. An idle keep-alive connection thus holds no output
+// buffer: ten thousand of them would otherwise pin 80 MB of buffers for
+// responses they are not sending.
+var (
+	inBufs  = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+	outBufs = sync.Pool{New: func() any { b := make([]byte, 0, outBufSize); return &b }}
+)
+
 func newHTTPConn(srv *Server, c *Conn) *httpConn {
-	return &httpConn{srv: srv, c: c, in: make([]byte, readBufSize), out: make([]byte, 0, 8<<10)}
+	hc := &httpConn{srv: srv, c: c}
+	hc.inBuf = inBufs.Get().(*[]byte)
+	hc.in = *hc.inBuf
+	return hc
+}
+
+// takeOut gives the connection an output buffer, if it has none, for the
+// response about to be written.
+func (hc *httpConn) takeOut() {
+	if hc.out == nil {
+		hc.outBuf = outBufs.Get().(*[]byte)
+		hc.out = (*hc.outBuf)[:0]
+	}
+}
+
+// releaseOut gives an empty output buffer back to the pool: the connection
+// is about to wait for its next request.
+func (hc *httpConn) releaseOut() {
+	if len(hc.out) > 0 {
+		return
+	}
+	if hc.outBuf != nil && cap(hc.out) <= flushAt {
+		*hc.outBuf = hc.out[:0] // it may have grown: keep the larger array
+		outBufs.Put(hc.outBuf)
+	}
+	hc.out, hc.outBuf = nil, nil
+}
+
+// release gives both buffers back when the connection has ended. Nothing
+// may use them after: it runs last, on the connection's own goroutine.
+func (hc *httpConn) release() {
+	hc.out = hc.out[:0] // unsent bytes of a connection that failed are dropped
+	hc.releaseOut()
+	if hc.inBuf != nil && len(hc.in) == readBufSize { // not a grown copy
+		*hc.inBuf = hc.in
+		inBufs.Put(hc.inBuf)
+	}
+	hc.in, hc.inBuf = nil, nil
 }
 
 // remoteAddr is the client's address as Request.RemoteAddr has it,

@@ -38,6 +38,7 @@ type response struct {
 const holdBytes = 4 << 10
 
 func newResponse(hc *httpConn, req *http.Request, fr framing) *response {
+	hc.takeOut()
 	return &response{hc: hc, req: req, header: make(http.Header, 4), declared: -1,
 		closeAfter: fr.close, held: hc.held[:0]}
 }

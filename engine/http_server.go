@@ -163,6 +163,7 @@ func (s *Server) serveConn(hc *httpConn) {
 		} else {
 			c.Close()
 		}
+		hc.release()
 	}()
 	for {
 		reason, keep := s.serveOne(hc, &graceful)
@@ -184,6 +185,7 @@ func (s *Server) serveOne(hc *httpConn, graceful *bool) (string, bool) {
 			*graceful = false
 			return "write failed: " + err.Error(), false
 		}
+		hc.releaseOut() // an idle connection holds no output buffer
 		timeout := s.HeaderTimeout
 		if hc.requests > 0 {
 			s.sys.emit(Event{Layer: LayerHTTP, Op: "idle", FD: c.FD(), Conn: c.id})
