@@ -1,7 +1,12 @@
 package viz
 
 import (
+	"context"
+	"io"
+	"net/http"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/sockscope/sockscope/engine"
 )
@@ -92,3 +97,107 @@ func BenchmarkRecorderEmitRecord(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// serverEvents records what a real engine emits serving keep-alive and
+// one-shot requests over loopback: the mix of layers, ops and connection
+// lifecycles (accept, state, close) the model really folds in, unlike the
+// single repeated event above.
+func serverEvents(b *testing.B) []engine.Event {
+	b.Helper()
+	col := &collector{}
+	srv := &engine.Server{Addr: "127.0.0.1:0", Tracer: col, Logf: b.Logf,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "Hello World")
+		})}
+	ln, err := srv.Listen()
+	if err != nil {
+		b.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	url := "http://" + srv.Info().Addr + "/hello"
+	get := func(c *http.Client) {
+		resp, err := c.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	keepAlive := &http.Client{Timeout: 10 * time.Second}
+	oneShot := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := range 200 {
+		get(keepAlive)
+		if i%10 == 0 {
+			get(oneShot)
+		}
+	}
+	keepAlive.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	<-served
+	return col.events()
+}
+
+type collector struct {
+	mu  sync.Mutex
+	evs []engine.Event
+}
+
+func (c *collector) Emit(e engine.Event) {
+	c.mu.Lock()
+	c.evs = append(c.evs, e)
+	c.mu.Unlock()
+}
+
+func (c *collector) events() []engine.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]engine.Event(nil), c.evs...)
+}
+
+// BenchmarkRecorderServerEvents replays a real engine's events into a
+// Recorder nobody watches: the pipeline's throughput on what it really
+// gets (issue 6 target: at least 1M events/s).
+func BenchmarkRecorderServerEvents(b *testing.B) {
+	evs := serverEvents(b)
+	r := NewRecorder(Config{})
+	defer r.Close()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r.Emit(evs[i])
+		if i++; i == len(evs) {
+			i = 0
+		}
+	}
+	reportRate(b)
+}
+
+// BenchmarkHubServerEvents is the same with one viewer reading every
+// batch, encoded as the WebSocket writer encodes it.
+func BenchmarkHubServerEvents(b *testing.B) {
+	evs := serverEvents(b)
+	r := NewRecorder(Config{})
+	v := r.Hub().Subscribe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var buf []byte
+		for f := range v.C() {
+			buf = v.Append(buf[:0], f)
+		}
+	}()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r.Emit(evs[i])
+		if i++; i == len(evs) {
+			i = 0
+		}
+	}
+	reportRate(b)
+	r.Close()
+	<-done
+}
