@@ -53,6 +53,8 @@ func main() {
 		wrkPath   = flag.String("wrk", "wrk", "the wrk binary")
 		md        = flag.String("md", "", "also write the summary as Markdown to this file")
 		profDir   = flag.String("profile", "", "write a CPU profile of each engine run into this directory")
+		latRate   = flag.Int("latency-rate", 100, "requests/s for the syscall-to-viewer latency run (0: skip it)")
+		latFor    = flag.Duration("latency-for", 5*time.Second, "length of the latency run")
 	)
 	flag.Parse()
 	if *serveMode != "" {
@@ -130,6 +132,13 @@ func main() {
 	fmt.Printf("load average after: %s\n\n", loadavg())
 	var sum strings.Builder
 	summarize(&sum, ws, ss, results, *runs)
+	if *latRate > 0 {
+		lat, err := measureLatency(*latRate, *latFor)
+		if err != nil {
+			fatalf("latency: %v", err)
+		}
+		fmt.Fprintf(&sum, "\n### latency\n\n%s\n", lat)
+	}
 	fmt.Fprintln(&sum, "\nwrk commands (the server's address varies):")
 	for _, c := range commands {
 		fmt.Fprintln(&sum, "   ", c)
