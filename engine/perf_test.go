@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"bufio"
+	"io"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -73,5 +76,37 @@ func TestParseHeadAllocs(t *testing.T) {
 	t.Logf("parseHead: %.0f allocations", allocs)
 	if allocs > 6 {
 		t.Errorf("parseHead allocates %.0f times per request head, want at most 6", allocs)
+	}
+}
+
+// TestPipelinedOneWrite: sixteen requests that arrive together are answered
+// together, with one write(2) for every read(2) that brought requests,
+// rather than a write per response (issue 6: "answer all pipelined requests
+// already buffered in one write").
+func TestPipelinedOneWrite(t *testing.T) {
+	const depth = 16
+	ts := newTestServer(t, testMux())
+	c := dial(t, ts.addr)
+	io.WriteString(c, strings.Repeat("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", depth))
+	br := bufio.NewReader(c)
+	for i := range depth {
+		resp, body := readResponse(t, br, "GET")
+		if resp.StatusCode != 200 || body != "Hello World" {
+			t.Fatalf("response %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	id := ts.rec.connID(t, c.LocalAddr())
+	// The client may read the responses before the server records its
+	// write: wait for the event, and for the server to go idle after it.
+	ts.rec.waitFor(t, "http idle", func(e Event) bool { return e.Conn == id && e.Layer == LayerHTTP && e.Op == "idle" })
+	evs := ts.rec.forConn(id)
+	reads := count(evs, LayerSyscall, "read", func(e Event) bool { return e.Ret > 0 })
+	writes := count(evs, LayerSyscall, "write", nil) + count(evs, LayerSyscall, "writev", nil)
+	if n := count(evs, LayerHTTP, "response", nil); n != depth {
+		t.Fatalf("%d response events, want %d", n, depth)
+	}
+	t.Logf("%d pipelined requests: %d reads with data, %d writes", depth, reads, writes)
+	if writes > reads {
+		t.Errorf("%d writes for %d reads that brought the requests: responses to requests read together left separately", writes, reads)
 	}
 }
