@@ -58,8 +58,9 @@ fmt:
 
 # bench: a load run with wrk (installed from Debian when missing) against
 # the engine untraced, traced, traced with a viewer, net/http and fasthttp,
-# three workloads, BENCHRUNS runs of BENCHDUR each (docs/BENCHMARKS.md); then
-# the Go benchmarks of the parser, the event path and the hub.
+# three workloads, BENCHRUNS runs of BENCHDUR each, and the syscall-to-viewer
+# latency (docs/BENCHMARKS.md); 10,000 idle keep-alive connections (memory,
+# idle CPU); then the Go benchmarks of the parser, the event path and the hub.
 BENCHRUNS ?= 3
 BENCHDUR  ?= 3s
 BENCHBIN  ?= $(or $(TMPDIR),/tmp)/sockscope-bench
@@ -73,6 +74,7 @@ bench:
 	$(GO) build -o $(BENCHBIN)/loadbench ./engine/internal/loadbench
 	cd engine/internal/benchref && $(GO) build -o $(BENCHBIN)/benchref .
 	$(BENCHBIN)/loadbench -ref $(BENCHBIN)/benchref -runs $(BENCHRUNS) -duration $(BENCHDUR)
+	$(GO) test ./engine -run '^TestManyIdleConns$$' -count 1 -v
 	$(GO) test ./engine ./viz ./api -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME)
 
 fuzz:
