@@ -110,3 +110,26 @@ func TestPipelinedOneWrite(t *testing.T) {
 		t.Errorf("%d writes for %d reads that brought the requests: responses to requests read together left separately", writes, reads)
 	}
 }
+
+// TestTraceStringsPrebuilt: the prebuilt epoll mask names and argPair say
+// what the plain formatting says.
+func TestTraceStringsPrebuilt(t *testing.T) {
+	for i := range 1 << len(epollBits) {
+		var ev uint32
+		for k, n := range epollBits {
+			if i&(1<<k) != 0 {
+				ev |= n.bit
+			}
+		}
+		for _, extra := range []uint32{0, 1 << 30} { // a bit with no name takes the slow path
+			if got, want := epollFlags(ev|extra), joinEpollBits(ev|extra); got != want {
+				t.Errorf("epollFlags(%#x) = %q, want %q", ev|extra, got, want)
+			}
+		}
+	}
+	for _, c := range [][2]int{{7, 4096}, {0, 0}, {-1, 5}, {123456, 1 << 40}} {
+		if got, want := argPair(c[0], c[1]), itoa(c[0])+", "+itoa(c[1]); got != want {
+			t.Errorf("argPair(%d, %d) = %q, want %q", c[0], c[1], got, want)
+		}
+	}
+}

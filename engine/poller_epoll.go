@@ -13,10 +13,11 @@ import (
 // runtime/netpoll_epoll.go: an epoll instance plus an eventfd that interrupt
 // writes to, so that a blocked epoll_wait returns (netpollBreak).
 type platform struct {
-	epfd   int
-	evfd   int
-	events [128]unix.EpollEvent
-	ready  []readyFD
+	epfd     int
+	evfd     int
+	events   [128]unix.EpollEvent
+	ready    []readyFD
+	waitArgs string // epoll_wait's arguments, as the trace shows them
 }
 
 func (pl *platform) fd() int { return pl.epfd }
@@ -94,7 +95,10 @@ func (pl *platform) wait(s *sys) []readyFD {
 		t0 := s.enter("epoll_wait", pl.epfd, 0)
 		n, err := unix.EpollWait(pl.epfd, pl.events[:], -1)
 		if s.tracing() {
-			s.done("epoll_wait", pl.epfd, 0, t0, itoa(pl.epfd)+", "+itoa(len(pl.events))+", -1", n, err)
+			if pl.waitArgs == "" {
+				pl.waitArgs = itoa(pl.epfd) + ", " + itoa(len(pl.events)) + ", -1" // the same every time
+			}
+			s.done("epoll_wait", pl.epfd, 0, t0, pl.waitArgs, n, err)
 		}
 		if err == unix.EINTR {
 			continue
@@ -141,8 +145,42 @@ func (pl *platform) close(s *sys) {
 	s.close(pl.epfd, 0)
 }
 
-// epollFlags names the bits of an epoll event mask, "IN|OUT|RDHUP".
+// epollFlags names the bits of an epoll event mask, "IN|OUT|RDHUP". The
+// names of masks made only of the bits below are built once, in
+// epollNames: a traced poller names every ready fd's mask.
 func epollFlags(ev uint32) string {
+	if i, ok := epollIndex(ev); ok {
+		return epollNames[i]
+	}
+	return joinEpollBits(ev)
+}
+
+// epollIndex numbers a mask of epollBits by which of them it holds.
+func epollIndex(ev uint32) (int, bool) {
+	i := 0
+	for k, n := range epollBits {
+		if ev&n.bit != 0 {
+			i |= 1 << k
+			ev &^= n.bit
+		}
+	}
+	return i, ev == 0
+}
+
+var epollNames = func() (t [1 << len(epollBits)]string) {
+	for i := range t {
+		var ev uint32
+		for k, n := range epollBits {
+			if i&(1<<k) != 0 {
+				ev |= n.bit
+			}
+		}
+		t[i] = joinEpollBits(ev)
+	}
+	return t
+}()
+
+func joinEpollBits(ev uint32) string {
 	if ev == 0 {
 		return "0"
 	}
@@ -158,7 +196,7 @@ func epollFlags(ev uint32) string {
 	return b.String()
 }
 
-var epollBits = []struct {
+var epollBits = [...]struct {
 	bit  uint32
 	name string
 }{

@@ -69,6 +69,16 @@ func errnoName(err error) string {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
+// argPair formats the arguments "fd, n" of a read or write with one
+// allocation: concatenating itoa's results would take up to three (Itoa
+// allocates for numbers above 99), on every traced read and write.
+func argPair(fd, n int) string {
+	var buf [48]byte
+	b := strconv.AppendInt(buf[:0], int64(fd), 10)
+	b = append(b, ", "...)
+	return string(strconv.AppendInt(b, int64(n), 10))
+}
+
 // socket creates the listening socket. SOCK_NONBLOCK makes every later call
 // return EAGAIN instead of blocking a thread (the poller waits instead);
 // SOCK_CLOEXEC keeps the fd out of child processes (socket(2)).
@@ -206,7 +216,7 @@ func (s *sys) writev(fd int, conn uint64, iovs [][]byte) (int, error) {
 func (s *sys) ioDone(op string, fd int, conn uint64, t0 int64, size int, p []byte, n int, err error) {
 	now := Now()
 	e := Event{T: now, Layer: LayerSyscall, Op: op, FD: fd, Conn: conn,
-		Args: itoa(fd) + ", " + itoa(size), Ret: int64(n), Dur: now - t0}
+		Args: argPair(fd, size), Ret: int64(n), Dur: now - t0}
 	if err != nil {
 		e.Ret, e.Errno = -1, errnoName(err)
 	} else {
