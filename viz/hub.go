@@ -50,7 +50,10 @@ type Hub struct {
 	nviewers atomic.Int32
 	dropped  atomic.Uint64 // events lost by all viewers, ever
 
-	mu  sync.Mutex // guards acc
+	// mu guards acc, the batch being built. It is the Recorder's mutex:
+	// add is called with it held, so adding an event to the batch takes no
+	// lock of its own, and flush takes it only to swap batches.
+	mu  *sync.Mutex
 	acc *batch
 
 	flushMu sync.Mutex // one flush at a time; owns spare
@@ -67,11 +70,12 @@ type Hub struct {
 	stopped chan struct{}
 }
 
-func newHub(cfg HubConfig, control func() ControlState) *Hub {
+func newHub(cfg HubConfig, control func() ControlState, mu *sync.Mutex) *Hub {
 	cfg = cfg.withDefaults()
 	h := &Hub{
 		cfg:     cfg,
 		control: control,
+		mu:      mu,
 		acc:     newBatch(cfg.Budget),
 		spare:   newBatch(cfg.Budget),
 		viewers: make(map[*Viewer]struct{}),
@@ -83,14 +87,13 @@ func newHub(cfg HubConfig, control func() ControlState) *Hub {
 	return h
 }
 
-// add is called by the Recorder, in seq order, for every event.
+// add is called by the Recorder, in seq order, for every event, with h.mu
+// held.
 func (h *Hub) add(e *engine.Event) {
 	if h.nviewers.Load() == 0 {
 		return
 	}
-	h.mu.Lock()
 	h.acc.add(e, h.cfg.Budget)
-	h.mu.Unlock()
 }
 
 // run flushes a batch every Interval while anyone is watching, and sleeps

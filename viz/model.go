@@ -3,7 +3,6 @@ package viz
 import (
 	"cmp"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/sockscope/sockscope/engine"
@@ -21,9 +20,10 @@ const (
 )
 
 // Model is the live state the page draws, kept current from events. It is
-// fed by the Recorder in seq order and read through Recorder.Snapshot.
+// fed by the Recorder in seq order and read through Recorder.Snapshot. It
+// has no lock of its own: the Recorder's mutex, which every event already
+// takes, guards it.
 type Model struct {
-	mu     sync.Mutex
 	replay bool
 	seq    uint64
 	t      int64 // newest event time
@@ -88,8 +88,6 @@ func layerIndex(l engine.Layer) int {
 
 // apply folds one event into the model.
 func (m *Model) apply(e *engine.Event) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.seq = e.Seq
 	m.t = max(m.t, e.T)
 	if i := layerIndex(e.Layer); i >= 0 {
@@ -361,16 +359,12 @@ func (m *Model) tickRates(t int64) {
 }
 
 func (m *Model) listenerAddr() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	return m.listener.Local
 }
 
 // snapshot copies the model into a Snapshot; the Recorder fills in the
 // fields the model does not own (engine, dropped, control).
 func (m *Model) snapshot() Snapshot {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	now := m.t
 	if !m.replay {
 		now = max(now, engine.Now())

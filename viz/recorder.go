@@ -23,7 +23,7 @@ type Config struct {
 // model, the hub, the trace writer and any observers, all without waiting on
 // anything slower than a short mutex.
 type Recorder struct {
-	mu    sync.Mutex // orders events: seq, ring, model, hub and trace agree
+	mu    sync.Mutex // orders events: seq, ring, model, hub and trace agree; guards ring, model and the hub's batch
 	ring  *ring
 	model *Model
 	hub   *Hub
@@ -46,7 +46,7 @@ func NewRecorder(cfg Config) *Recorder {
 		replay: cfg.Replay,
 	}
 	r.SetEngine(cfg.Engine)
-	r.hub = newHub(cfg.Hub, r.controlState)
+	r.hub = newHub(cfg.Hub, r.controlState, &r.mu)
 	if cfg.Record != nil {
 		r.trace = newTraceWriter(cfg.Record, r.traceHeader)
 	}
@@ -122,9 +122,15 @@ func (r *Recorder) Range() (oldest, last uint64) {
 
 // Snapshot returns the live model as the page draws it (docs/API.md).
 func (r *Recorder) Snapshot() Snapshot {
+	r.mu.Lock()
 	s := r.model.snapshot()
-	s.Engine = r.Engine()
-	oldest, _ := r.Range()
+	listener := r.model.listenerAddr()
+	oldest := r.ring.oldest()
+	r.mu.Unlock()
+	s.Engine = listener
+	if a := r.engine.Load(); a != nil && *a != "" {
+		s.Engine = *a
+	}
 	s.Evicted = oldest - 1
 	s.Viewers = r.hub.Viewers()
 	s.Dropped = r.hub.Dropped()
@@ -169,6 +175,8 @@ func (r *Recorder) Engine() string {
 	if a := r.engine.Load(); a != nil && *a != "" {
 		return *a
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	return r.model.listenerAddr()
 }
 
