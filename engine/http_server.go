@@ -308,8 +308,7 @@ func (s *Server) runHandler(hc *httpConn, req *http.Request, fr framing) (w *res
 	if req.RequestURI == "*" && req.Method == http.MethodOptions {
 		h = globalOptionsHandler{} // as net/http's serverHandler: handlers never see "*"
 	}
-	t0 := Now()
-	s.sys.emit(Event{Layer: LayerApp, Op: "handler_start", FD: c.FD(), Conn: c.id, Method: req.Method, Target: req.RequestURI})
+	t0 := s.sys.emit(Event{Layer: LayerApp, Op: "handler_start", FD: c.FD(), Conn: c.id, Method: req.Method, Target: req.RequestURI})
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -328,11 +327,11 @@ func (s *Server) runHandler(hc *httpConn, req *http.Request, fr framing) (w *res
 				// A half-sent response cannot be completed: the client
 				// sees it cut short. The handler did end, though.
 				w.closeNow = true
-				s.sys.emit(Event{Layer: LayerApp, Op: "handler_end", FD: c.FD(), Conn: c.id, Status: w.statusOr200(), Bytes: w.written, Dur: Now() - t0, Msg: "panicked after the response began"})
+				s.sys.emitSince(t0, Event{Layer: LayerApp, Op: "handler_end", FD: c.FD(), Conn: c.id, Status: w.statusOr200(), Bytes: w.written, Msg: "panicked after the response began"})
 				return
 			}
 		}
-		s.sys.emit(Event{Layer: LayerApp, Op: "handler_end", FD: c.FD(), Conn: c.id, Status: w.statusOr200(), Bytes: w.written, Dur: Now() - t0})
+		s.sys.emitSince(t0, Event{Layer: LayerApp, Op: "handler_end", FD: c.FD(), Conn: c.id, Status: w.statusOr200(), Bytes: w.written})
 		w.finish()
 	}()
 	h.ServeHTTP(w, req)

@@ -247,7 +247,7 @@ func (pd *pollDesc) park(mode string) error {
 		return pd.timedOut(mode)
 	}
 	s := pd.poller.sys
-	s.emit(Event{Layer: LayerFD, Op: "park", FD: pd.fd, Conn: pd.conn, Mode: mode})
+	t0 := s.emit(Event{Layer: LayerFD, Op: "park", FD: pd.fd, Conn: pd.conn, Mode: mode})
 	select {
 	case <-ch:
 		// The poller reported readiness before we got here (an earlier
@@ -256,10 +256,6 @@ func (pd *pollDesc) park(mode string) error {
 		s.emit(Event{Layer: LayerFD, Op: "wake", FD: pd.fd, Conn: pd.conn, Mode: mode, Msg: "latched: ready before park"})
 		return nil
 	default:
-	}
-	var t0 int64
-	if s.tracing() {
-		t0 = Now()
 	}
 	// Announce that we sleep, then look at the deadline once more: its
 	// timer sets the flag and then wakes whoever is parked, so one of the
@@ -279,9 +275,7 @@ func (pd *pollDesc) park(mode string) error {
 	if pd.expired(mode) {
 		return pd.timedOut(mode) // woken by the deadline's timer
 	}
-	if s.tracing() {
-		s.emit(Event{Layer: LayerFD, Op: "wake", FD: pd.fd, Conn: pd.conn, Mode: mode, Dur: Now() - t0})
-	}
+	s.emitSince(t0, Event{Layer: LayerFD, Op: "wake", FD: pd.fd, Conn: pd.conn, Mode: mode})
 	return nil
 }
 

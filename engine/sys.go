@@ -43,12 +43,25 @@ func (s *sys) done(op string, fd int, conn uint64, t0 int64, args string, ret in
 	s.tr.Emit(e)
 }
 
-// emit sends an event from any layer, stamping its time.
-func (s *sys) emit(e Event) {
+// emit sends an event from any layer, stamping its time, and returns that
+// time (0 when not tracing), the start of a step whose end emitSince reports.
+func (s *sys) emit(e Event) int64 {
+	if s.tr == nil {
+		return 0
+	}
+	e.T = Now()
+	s.tr.Emit(e)
+	return e.T
+}
+
+// emitSince sends an event for a step that began at t0 (emit's result):
+// Dur is the time from then to now. No clock is read when not tracing.
+func (s *sys) emitSince(t0 int64, e Event) {
 	if s.tr == nil {
 		return
 	}
 	e.T = Now()
+	e.Dur = e.T - t0
 	s.tr.Emit(e)
 }
 
