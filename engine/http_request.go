@@ -61,8 +61,14 @@ func headEnd(b []byte) int {
 // and every field name and value are substrings of it: one allocation where
 // a string per piece would be a dozen (net/textproto allocates each value).
 func parseHead(head []byte, maxBody int64) (*http.Request, framing, *httpError) {
+	return parseHeadText(string(head), maxBody)
+}
+
+// parseHeadText is parseHead on a head already copied into a string: the
+// server makes that one copy itself and shares it with the trace, whose
+// request event carries the head as its data.
+func parseHeadText(text string, maxBody int64) (*http.Request, framing, *httpError) {
 	var fr framing
-	text := string(head)
 	line, rest := nextLine(text)
 	method, target, proto, herr := parseRequestLine(line)
 	if herr != nil {

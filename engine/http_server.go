@@ -211,13 +211,14 @@ func (s *Server) serveOne(hc *httpConn, graceful *bool) (string, bool) {
 		}
 		return s.readFailure(hc, err, graceful), false
 	}
-	req, fr, herr := parseHead(head, s.MaxBodyBytes)
+	text := string(head) // the head's one copy: the request's strings and the trace share it
+	req, fr, herr := parseHeadText(text, s.MaxBodyBytes)
 	if herr != nil {
 		s.writeError(hc, herr)
 		return herr.msg, false
 	}
 	hc.requests++
-	s.emitRequest(hc, req, head)
+	s.emitRequest(hc, req, text)
 	w := s.runHandler(hc, req, fr)
 	if hc.werr != nil {
 		// The response was cut short (a write timed out, or the client
@@ -272,13 +273,13 @@ func (s *Server) setIdle(hc *httpConn, idle bool) {
 	s.mu.Unlock()
 }
 
-func (s *Server) emitRequest(hc *httpConn, req *http.Request, head []byte) {
+func (s *Server) emitRequest(hc *httpConn, req *http.Request, head string) {
 	if !s.sys.tracing() {
 		return
 	}
 	s.sys.emit(Event{Layer: LayerHTTP, Op: "request", FD: hc.c.FD(), Conn: hc.c.id,
 		Method: req.Method, Target: req.RequestURI, Proto: req.Proto,
-		Bytes: int64(len(head)), Data: excerpt(head, len(head))})
+		Bytes: int64(len(head)), Data: excerptText(head)})
 }
 
 // runHandler calls the application, recovering a panic into a 500 and a

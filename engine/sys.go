@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -237,6 +238,16 @@ func (s *sys) ioDone(op string, fd int, conn uint64, t0 int64, size int, p []byt
 		e.Data = excerpt(p, n)
 	}
 	s.tr.Emit(e)
+}
+
+// excerptText is excerpt for text already in a string: one no longer than
+// MaxData is shared, not copied; a longer one is cut and copied, so that an
+// event kept in a ring never holds a large string alive.
+func excerptText(s string) string {
+	if len(s) <= MaxData {
+		return s
+	}
+	return strings.Clone(s[:MaxData])
 }
 
 func excerpt(p []byte, n int) string {
