@@ -9,6 +9,7 @@ package engine
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -156,14 +157,19 @@ func manyConnsClient(t *testing.T) {
 	conns := make([]net.Conn, 0, manyConns)
 	defer func() {
 		for _, c := range conns {
+			// Leave with a reset: a FIN would leave the client side of each
+			// connection in TIME_WAIT for a minute, holding its port.
+			c.(*net.TCPConn).SetLinger(0)
 			c.Close()
 		}
 		fmt.Println("CLOSED")
 	}()
-	// Connect from several loopback addresses: each source address has its
-	// own range of ephemeral ports (ip_local_port_range), so sockets left in
-	// TIME_WAIT by an earlier run cannot run this one out of ports.
-	const sources = 4
+	// Connect from explicit ports below the ephemeral range (32768–60999
+	// on Linux by default), on 127.0.0.2 to .5: ten thousand sockets on
+	// ephemeral ports would sit on the very ports other tests' servers get
+	// from bind(":0"), and a kernel watcher (viz) following such a port
+	// would see them.
+	const sources, firstPort = 4, 20000
 	const parallel = 64
 	type result struct {
 		c   net.Conn
@@ -175,9 +181,16 @@ func manyConnsClient(t *testing.T) {
 		i := next
 		next++
 		go func() {
-			d := net.Dialer{Timeout: ioTimeout,
-				LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%sources))}}
-			c, err := d.Dial("tcp", addr)
+			var c net.Conn
+			var err error
+			for try := range 3 { // another program may hold a port: try farther on
+				d := net.Dialer{Timeout: ioTimeout, LocalAddr: &net.TCPAddr{
+					IP:   net.IPv4(127, 0, 0, byte(2+i%sources)),
+					Port: firstPort + i/sources + try*manyConns/sources}}
+				if c, err = d.Dial("tcp", addr); !errors.Is(err, syscall.EADDRINUSE) {
+					break
+				}
+			}
 			if err == nil {
 				err = oneRequest(c, req)
 			}
