@@ -2,11 +2,17 @@ package engine
 
 import (
 	"bufio"
+	"context"
 	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // targetSeeds are request-targets for the fast origin-form parser and its
@@ -132,4 +138,87 @@ func TestTraceStringsPrebuilt(t *testing.T) {
 			t.Errorf("argPair(%d, %d) = %q, want %q", c[0], c[1], got, want)
 		}
 	}
+}
+
+// BenchmarkEngineOneShot is one request per connection (Connection:
+// close), 8 clients at a time: the accept, the lingering close and what a
+// connection costs to set up and tear down.
+func BenchmarkEngineOneShot(b *testing.B) {
+	s := &Server{Addr: "127.0.0.1:0", Handler: benchHandler, Backlog: 1024, Logf: b.Logf}
+	ln, err := s.Listen()
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	oneShotLoad(b, ln.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		b.Error(err)
+	}
+	<-done
+}
+
+// BenchmarkNetHTTPOneShot is the same load on net/http.
+func BenchmarkNetHTTPOneShot(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: benchHandler}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	oneShotLoad(b, ln.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		b.Error(err)
+	}
+	<-done
+}
+
+// oneShotLoad makes b.N connections, benchConns at a time, each sending
+// one request with Connection: close and reading the response, and closing
+// after the server does (so TIME_WAIT stays on the server's side).
+func oneShotLoad(b *testing.B, addr string) {
+	req := []byte("GET /hello HTTP/1.1\r\nHost: " + addr + "\r\nConnection: close\r\n\r\n")
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, benchConns)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for range benchConns {
+		wg.Go(func() {
+			buf := make([]byte, 512)
+			for next.Add(1) <= int64(b.N) {
+				c, err := net.DialTimeout("tcp", addr, ioTimeout)
+				if err != nil {
+					errs <- err
+					return
+				}
+				c.SetDeadline(time.Now().Add(ioTimeout))
+				if _, err := c.Write(req); err != nil {
+					c.Close()
+					errs <- err
+					return
+				}
+				for { // read until the server's FIN
+					if _, err := c.Read(buf); err != nil {
+						break
+					}
+				}
+				c.Close()
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "conn/s")
 }
