@@ -492,6 +492,20 @@ func TestTLSOnPlainPort(t *testing.T) {
 			return e.Conn == id && e.Layer == LayerHTTP && e.Op == "error" && e.Status == 400 && strings.Contains(e.Msg, "TLS")
 		})
 	})
+	t.Run("ClientHello holding a blank line", func(t *testing.T) {
+		// About one ClientHello in 45 has "\n\n" in its random bytes
+		// and key shares, which makes it a complete "head". This one
+		// has "\r\n\r\n" at the start of its random (after the record
+		// header, 5 bytes, the handshake header, 4, and the version, 2).
+		hello := clientHello(t)
+		copy(hello[11:], "\r\n\r\n")
+		c := dial(t, ts.addr)
+		c.Write(hello)
+		resp, body := readResponse(t, bufio.NewReader(c), "GET")
+		if resp.StatusCode != 400 || !resp.Close || !strings.Contains(body, "TLS") {
+			t.Fatalf("got %d (Close=%v) %q", resp.StatusCode, resp.Close, body)
+		}
+	})
 	t.Run("crypto/tls client", func(t *testing.T) {
 		c := dial(t, ts.addr)
 		err := tls.Client(c, &tls.Config{ServerName: "localhost"}).Handshake()

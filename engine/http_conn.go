@@ -147,6 +147,15 @@ func (hc *httpConn) readHead() ([]byte, error) {
 	for {
 		hc.skipEmptyLines()
 		if n := headEnd(hc.in[hc.r:hc.w]); n >= 0 {
+			// Bytes that are not HTTP can hold a blank line too (about
+			// one Go ClientHello in 45 has "\n\n" somewhere in its
+			// random bytes and key shares): that does not make them a
+			// request.
+			if c := hc.in[hc.r]; !lineChecked && c != '\r' {
+				if herr := startError(c); herr != nil {
+					return nil, herr
+				}
+			}
 			head := hc.in[hc.r : hc.r+n]
 			hc.r += n
 			return head, nil
@@ -228,11 +237,8 @@ func (hc *httpConn) checkPartialHead() (herr *httpError, complete bool) {
 	if len(pending) == 0 || pending[0] == '\r' {
 		return nil, false // nothing yet, or a CR whose LF has not arrived
 	}
-	if c := pending[0]; c >= 0x80 || !tokenChars[c] {
-		if c == 0x16 { // TLS record type 22, handshake (RFC 8446 §5.1)
-			return errTLS, false
-		}
-		return errNotHTTP, false
+	if herr := startError(pending[0]); herr != nil {
+		return herr, false
 	}
 	i := bytes.IndexByte(pending, '\n')
 	if i < 0 {
@@ -244,6 +250,18 @@ func (hc *httpConn) checkPartialHead() (herr *httpError, complete bool) {
 		_, _, herr = parseVersion(proto)
 	}
 	return herr, herr == nil
+}
+
+// startError refuses a first byte that cannot start a method (RFC 9110
+// §9.1: a token), naming TLS when it is a TLS record's, or returns nil.
+func startError(c byte) *httpError {
+	if c < 0x80 && tokenChars[c] {
+		return nil
+	}
+	if c == 0x16 { // TLS record type 22, handshake (RFC 8446 §5.1)
+		return errTLS
+	}
+	return errNotHTTP
 }
 
 func (hc *httpConn) checkHeadSize() *httpError {
