@@ -165,19 +165,29 @@ func (p *Poller) dispatch(r readyFD) {
 		p.sys.emit(Event{Layer: LayerPoller, Op: "stale", FD: r.fd, Flags: r.flags})
 		return
 	}
+	// Report the readiness before waking anyone. The goroutine woken
+	// emits its wake, and whatever it does next, as soon as it runs, and
+	// it may run before this goroutine gets to emit anything: the stream
+	// would read wake, read, close, and only then the ready that caused
+	// them. So who is parked is looked at first; one that parks between
+	// that look and the wake is woken all the same, and says so itself.
 	mode, msg := "", ""
-	if r.read {
-		mode = pd.wake(modeRead)
+	if r.read && pd.parked(modeRead) {
+		mode = modeRead
 	}
-	if r.write {
-		if m := pd.wake(modeWrite); m != "" {
-			mode = joinMode(mode, m)
-		}
+	if r.write && pd.parked(modeWrite) {
+		mode = joinMode(mode, modeWrite)
 	}
 	if mode == "" {
 		msg = "latched: no goroutine parked"
 	}
 	p.sys.emit(Event{Layer: LayerPoller, Op: "ready", FD: r.fd, Conn: pd.conn, Flags: r.flags, Mode: mode, Msg: msg})
+	if r.read {
+		pd.wake(modeRead)
+	}
+	if r.write {
+		pd.wake(modeWrite)
+	}
 }
 
 func joinMode(a, b string) string {
@@ -197,21 +207,25 @@ func (p *Poller) close() {
 	p.plat.close(p.sys)
 }
 
-// wake puts a readiness token for mode and reports mode if a goroutine was
-// parked on it ("" if the token is only latched for later).
-func (pd *pollDesc) wake(mode string) string {
-	ch, parked := pd.rg, &pd.rParked
+// wake puts a readiness token for mode: it wakes the goroutine parked on
+// it, or is latched for the next one to park.
+func (pd *pollDesc) wake(mode string) {
+	ch := pd.rg
 	if mode == modeWrite {
-		ch, parked = pd.wg, &pd.wParked
+		ch = pd.wg
 	}
 	select {
 	case ch <- struct{}{}:
 	default: // a token is already waiting
 	}
-	if parked.Load() {
-		return mode
+}
+
+// parked reports whether a goroutine sleeps in park for mode.
+func (pd *pollDesc) parked(mode string) bool {
+	if mode == modeWrite {
+		return pd.wParked.Load()
 	}
-	return ""
+	return pd.rParked.Load()
 }
 
 // setDeadline sets when I/O in mode gives up (zero: never), waking a
@@ -283,11 +297,7 @@ func (pd *pollDesc) park(mode string) error {
 // a token left for a running one would make its next park return at once
 // for nothing.
 func (pd *pollDesc) wakeParked(mode string) {
-	parked := &pd.rParked
-	if mode == modeWrite {
-		parked = &pd.wParked
-	}
-	if parked.Load() {
+	if pd.parked(mode) {
 		pd.wake(mode)
 	}
 }

@@ -163,4 +163,19 @@ func TestPollerWakesReader(t *testing.T) {
 		return e.Layer == LayerPoller && e.Op == "ready" && e.Conn == 9 && strings.Contains(e.Flags, "IN")
 	})
 	rec.waitFor(t, "fd wake", func(e Event) bool { return e.Layer == LayerFD && e.Op == "wake" && e.Conn == 9 && e.Mode == modeRead })
+	// In that order: the poller reports the readiness before it wakes
+	// the reader, which reports its wake when it runs (possibly before
+	// the poller goroutine runs again).
+	ready, wake := -1, -1
+	for i, e := range rec.events() {
+		switch {
+		case ready < 0 && e.Layer == LayerPoller && e.Op == "ready" && e.Conn == 9:
+			ready = i
+		case wake < 0 && e.Layer == LayerFD && e.Op == "wake" && e.Conn == 9:
+			wake = i
+		}
+	}
+	if wake < ready {
+		t.Errorf("fd wake (event %d) before poller ready (event %d)", wake, ready)
+	}
 }
