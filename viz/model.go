@@ -231,7 +231,11 @@ func (m *Model) state(e *engine.Event) {
 		key = e.Local + " " + e.Remote
 	}
 	if c == nil && key != "" {
-		if id, ok := m.tuples[key]; ok {
+		// A socket the engine closed may be reported without its conn id.
+		// Not once it is CLOSED, though: the kernel has forgotten it, and
+		// a socket with the same 4-tuple now is a new connection's (one
+		// that took over its TIME_WAIT, RFC 6191), waiting to be accepted.
+		if id, ok := m.tuples[key]; ok && m.conns[id] != nil && m.conns[id].State != "CLOSED" {
 			c = m.conns[id]
 		}
 	}

@@ -246,6 +246,40 @@ func TestSnapshotSockDiag(t *testing.T) {
 	}
 }
 
+// A client that connects again from the same port takes over the old
+// connection's TIME_WAIT (RFC 6191): once the old socket is CLOSED, a
+// socket with its 4-tuple is the new connection's, first in the kernel's
+// accept queue, then accepted; it does not bring conn 1 back to life.
+func TestSnapshotTupleReused(t *testing.T) {
+	r := manualRecorder(t, Config{})
+	emitAll(r, startup(), oneRequest())
+	r.Emit(sys("close", 7, 1, 0))
+	r.Emit(ev(engine.LayerTCP, "close", 7, 1))
+	for _, e := range []engine.Event{
+		tcpState(-1, 1, "ESTABLISHED", "TIME_WAIT", "sock_diag"),
+		tcpState(-1, 1, "TIME_WAIT", "CLOSED", "sock_diag"),
+		tcpState(-1, 0, "", "ESTABLISHED", "sock_diag"),
+	} {
+		e.Local, e.Remote = srv, cli1
+		r.Emit(e)
+	}
+	s := r.Snapshot()
+	if c := connInfo(s, 1); c.State != "CLOSED" || len(c.States) != 3 {
+		t.Fatalf("conn 1 = %+v", c)
+	}
+	if len(s.Kernel) != 1 || s.Kernel[0].Remote != cli1 || s.Kernel[0].State != "ESTABLISHED" {
+		t.Fatalf("kernel = %+v", s.Kernel)
+	}
+	r.Emit(accept(8, 2, srv, cli1))
+	s = r.Snapshot()
+	if c := connInfo(s, 2); len(s.Kernel) != 0 || c.State != "ESTABLISHED" || len(c.States) != 1 || c.States[0].Source != "sock_diag" {
+		t.Fatalf("conn 2 = %+v, kernel %+v", c, s.Kernel)
+	}
+	if c := connInfo(s, 1); c.State != "CLOSED" {
+		t.Fatalf("conn 1 = %+v", c)
+	}
+}
+
 // Closed connections are kept, but boundedly.
 func TestSnapshotClosedBounded(t *testing.T) {
 	r := manualRecorder(t, Config{})
