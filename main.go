@@ -140,7 +140,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 		info := srv.Info()
 		rec.SetEngine(info.Addr)
-		watcher := &viz.KernelWatcher{Port: info.Port, Tracer: rec}
+		watcher := &viz.KernelWatcher{Addr: info.Addr, Tracer: rec}
 		rec.Observe(watcher.Learn)
 		go func() {
 			if err := watcher.Run(ctx); err != nil && ctx.Err() == nil {

@@ -4,6 +4,7 @@ package viz
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -31,11 +32,22 @@ import (
 // which the watcher learns through [KernelWatcher.Learn]; a socket the
 // engine never accepted has conn 0.
 //
-// Set Port and Tracer, then call Run once. Learn and Poke may be called
-// from any goroutine at any time, before Run too; once Run has returned
-// they do nothing.
+// The dumps ask for a port; the watcher keeps only the sockets on the
+// engine's local address. Other programs' sockets can share the port
+// number on another local address (a client bound to 127.0.0.2 may be
+// given the same ephemeral port as the engine's 127.0.0.1 listener: bind(2)
+// conflicts only on the same address), and they are not the engine's.
+//
+// Set Addr (or Port) and Tracer, then call Run once. Learn and Poke may be
+// called from any goroutine at any time, before Run too; once Run has
+// returned they do nothing.
 type KernelWatcher struct {
-	Port   int           // the engine's port; 0: learned from the tcp listen event
+	// Addr is the engine's listening address as engine.Info reports it,
+	// "127.0.0.1:8080". "": the port is Port, and the address is learned
+	// from the tcp listen event; until then (or if the watcher starts
+	// after it) sockets on any local address with that port are reported.
+	Addr   string
+	Port   int           // the engine's port when Addr is ""; 0: learned from the tcp listen event
 	Tracer engine.Tracer // receives the events; Tracer.Emit may call Learn in turn
 
 	// Polling intervals, the defaults when zero (tests shorten them).
@@ -43,12 +55,14 @@ type KernelWatcher struct {
 
 	once    sync.Once
 	poke    chan struct{} // capacity 1: a poke is latched, never lost
-	learned atomic.Int32  // port from the listen event
+	learned atomic.Int32  // port from Addr or the listen event
+	addrErr error         // Addr does not parse: Run returns it
 	family  atomic.Uint32 // the listener's address family; 0: dump both
 	polls   atomic.Int64  // dumps taken, for tests
 	stopped atomic.Bool   // Run has returned: Learn keeps nothing more
 
 	mu      sync.Mutex
+	local   netip.Addr            // the listener's local address; invalid or unspecified: any
 	gen     uint64                // dumps started; orders Learn against dumps
 	conns   map[uint64]*heldConn  // accepted and not yet closed, by id
 	held    map[tuple]uint64      // the same, by 4-tuple
@@ -109,6 +123,31 @@ func (w *KernelWatcher) init() {
 	if w.idle <= 0 {
 		w.idle = watchIdle
 	}
+	if w.Addr != "" {
+		ap, err := netip.ParseAddrPort(w.Addr)
+		if err != nil || ap.Port() == 0 || (w.Port != 0 && w.Port != int(ap.Port())) {
+			w.addrErr = fmt.Errorf("viz: kernel watcher: bad engine address %q (port %d)", w.Addr, w.Port)
+			return
+		}
+		w.listening(ap)
+	}
+}
+
+// listening takes note of the listener's address: its port and family
+// select what the dumps ask for, its address what the watcher keeps.
+func (w *KernelWatcher) listening(ap netip.AddrPort) {
+	if w.Port == 0 {
+		w.learned.Store(int32(ap.Port()))
+	}
+	// The engine makes an AF_INET socket for an IPv4 address and an
+	// AF_INET6 one otherwise; its connections share its family.
+	w.family.Store(unix.AF_INET6)
+	if ap.Addr().Is4() {
+		w.family.Store(unix.AF_INET)
+	}
+	w.mu.Lock()
+	w.local = ap.Addr().Unmap() // the dumps unmap addresses too
+	w.mu.Unlock()
 }
 
 // Poke tells the watcher that there is traffic: it polls again soon (at
@@ -199,18 +238,14 @@ func (w *KernelWatcher) Learn(e engine.Event) {
 		w.Poke()
 	case "listen":
 		ap, err := netip.ParseAddrPort(e.Local)
-		if err != nil || (w.Port != 0 && w.Port != int(ap.Port())) {
+		if err != nil {
 			return
 		}
-		if w.Port == 0 {
-			w.learned.Store(int32(ap.Port()))
+		w.once.Do(w.init)
+		if port := w.port(); port != 0 && port != int(ap.Port()) {
+			return // another server's
 		}
-		// The engine makes an AF_INET socket for an IPv4 address and an
-		// AF_INET6 one otherwise; its connections share its family.
-		w.family.Store(unix.AF_INET6)
-		if ap.Addr().Is4() {
-			w.family.Store(unix.AF_INET)
-		}
+		w.listening(ap)
 		w.Poke()
 	}
 }
@@ -218,11 +253,16 @@ func (w *KernelWatcher) Learn(e engine.Event) {
 // ours reports whether t is on the watched port, or may be (the port is
 // not known yet): another server's sockets never show in the dumps.
 func (w *KernelWatcher) ours(t tuple) bool {
-	port := w.Port
-	if port == 0 {
-		port = int(w.learned.Load())
-	}
+	port := w.port()
 	return port == 0 || int(t.local.Port()) == port
+}
+
+// port returns the engine's port, 0 while unknown.
+func (w *KernelWatcher) port() int {
+	if w.Port != 0 {
+		return w.Port
+	}
+	return int(w.learned.Load())
 }
 
 func parseTuple(local, remote string) (tuple, bool) {
@@ -247,6 +287,9 @@ func (w *KernelWatcher) Run(ctx context.Context) error {
 	// Whatever ends Run, Learn must stop keeping connections that no
 	// poll will ever let go of.
 	defer w.stop()
+	if w.addrErr != nil {
+		return w.addrErr
+	}
 	d, err := openSockDiag()
 	if err != nil {
 		return err
@@ -285,18 +328,17 @@ func (w *KernelWatcher) Run(ctx context.Context) error {
 			interval = w.fast
 		}
 
-		port := w.Port
-		if port == 0 {
-			port = int(w.learned.Load())
-		}
+		port := w.port()
 		next := w.idle
 		if port != 0 {
 			w.mu.Lock()
 			w.gen++
 			g := w.gen
+			local := w.local
 			w.mu.Unlock()
 			family := uint8(w.family.Load())
 			socks, err = d.dump(socks[:0], port, family)
+			socks = onAddr(socks, local)
 			last = time.Now()
 			w.polls.Add(1)
 			if err != nil {

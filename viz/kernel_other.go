@@ -19,6 +19,7 @@ var errNoSockDiag = errors.New("viz: the kernel watcher needs Linux (NETLINK_SOC
 // for. It works on Linux only; elsewhere Run returns an error at once and
 // the page shows the states TCP_INFO reports.
 type KernelWatcher struct {
+	Addr   string        // the engine's address, "127.0.0.1:8080"
 	Port   int           // the engine's port
 	Tracer engine.Tracer // receives the events
 }
@@ -42,6 +43,12 @@ type SockInfo struct {
 	RQueue uint32         // LISTEN: accept-queue length; else unread bytes
 	WQueue uint32         // LISTEN: backlog; else unacknowledged bytes
 	Cookie uint64         // the kernel's id for the socket
+}
+
+// On reports whether s is on the local address addr; an unspecified addr
+// matches every socket.
+func (s *SockInfo) On(addr netip.Addr) bool {
+	return !addr.IsValid() || addr.IsUnspecified() || s.Local.Addr() == addr.Unmap()
 }
 
 // Dump returns an error: there is no NETLINK_SOCK_DIAG on this system.

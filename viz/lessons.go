@@ -325,13 +325,6 @@ func (l *Lessons) hostPort() (string, string) {
 	return host, port
 }
 
-// port returns the engine's port number, 0 if unknown.
-func (l *Lessons) port() int {
-	_, p := l.hostPort()
-	n, _ := strconv.Atoi(p)
-	return n
-}
-
 func (l *Lessons) backlog() int {
 	if l.Backlog > 0 {
 		return l.Backlog

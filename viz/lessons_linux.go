@@ -2,19 +2,25 @@
 
 package viz
 
-import "fmt"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // tcpEstablished is TCP_ESTABLISHED in include/net/tcp_states.h.
 const tcpEstablished = 1
 
-// queueReport describes the engine's accept queue as the kernel sees it
-// (a sock_diag dump of port): what the backlog scenario shows while accept
-// is held. It returns "" when the dump fails.
-func queueReport(port int) string {
-	if port == 0 {
+// queueReport describes the accept queue of the engine listening on addr
+// ("127.0.0.1:8080") as the kernel sees it (a sock_diag dump of its port,
+// other programs' sockets on other local addresses left out): what the
+// backlog scenario shows while accept is held. It returns "" when the dump
+// fails.
+func queueReport(addr string) string {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || ap.Port() == 0 {
 		return ""
 	}
-	socks, err := Dump(port)
+	socks, err := Dump(int(ap.Port()))
 	if err != nil {
 		return ""
 	}
@@ -25,6 +31,8 @@ func queueReport(port int) string {
 	for i := range socks {
 		s := &socks[i]
 		switch {
+		case !s.On(ap.Addr()):
+			// Another program's socket that has the same port number.
 		case s.State == tcpListen:
 			listen = s
 		case s.State == tcpSynRecv:

@@ -386,7 +386,7 @@ collect:
 	}
 	timer.Stop()
 	r.say("%d of %d connect() calls returned although nobody called accept: the kernel completed their handshakes and queued them, no fd yet", len(connected), n)
-	if s := queueReport(l.port()); s != "" {
+	if s := queueReport(l.Addr); s != "" {
 		r.say("%s", s)
 	}
 	if waiting := n - received; waiting > 0 {

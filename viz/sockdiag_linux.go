@@ -43,6 +43,11 @@ type SockInfo struct {
 // Dump returns every TCP socket, IPv4 and IPv6, whose local port is port:
 // the listener, the connections in its accept queue and those it has
 // accepted, and the ones left behind after close(2). It needs no privilege.
+//
+// The port number is all it matches: sockets of other programs on another
+// local address can have the same one (bind(2) refuses a port only on the
+// same address, so a client bound to 127.0.0.2 may be given the port of a
+// listener on 127.0.0.1). Keep the listener's own with [SockInfo.On].
 func Dump(port int) ([]SockInfo, error) {
 	d, err := openSockDiag()
 	if err != nil {
@@ -50,6 +55,29 @@ func Dump(port int) ([]SockInfo, error) {
 	}
 	defer d.close()
 	return d.dump(nil, port, 0)
+}
+
+// On reports whether s is on the local address addr, the address a
+// listener is bound to: the listener, the connections it queued and
+// accepted, and what they leave behind all have it. An unspecified addr
+// (0.0.0.0, ::, or the zero Addr) matches every socket: nothing else can
+// have a wildcard listener's port on any address of its family.
+func (s *SockInfo) On(addr netip.Addr) bool {
+	return !addr.IsValid() || addr.IsUnspecified() || s.Local.Addr() == addr.Unmap()
+}
+
+// onAddr keeps, in place, the sockets of socks on addr.
+func onAddr(socks []SockInfo, addr netip.Addr) []SockInfo {
+	if !addr.IsValid() || addr.IsUnspecified() {
+		return socks
+	}
+	out := socks[:0]
+	for i := range socks {
+		if socks[i].On(addr) {
+			out = append(out, socks[i])
+		}
+	}
+	return out
 }
 
 // Kernel TCP states the watcher tells apart, from include/net/tcp_states.h.
