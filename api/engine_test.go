@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/sys/unix"
 
 	"github.com/sockscope/sockscope/engine"
 	"github.com/sockscope/sockscope/viz"
@@ -115,6 +117,7 @@ func (l *live) find(t *testing.T, steps ...step) []engine.Event {
 			return found
 		}
 		if time.Now().After(deadline) {
+			skipIfNoTimeWait(t)
 			var b strings.Builder
 			for _, e := range evs {
 				fmt.Fprintf(&b, "\n  %d %s %s fd=%d conn=%d ret=%d %s %s→%s %s", e.Seq, e.Layer, e.Op, e.FD, e.Conn, e.Ret, e.Errno, e.From, e.To, e.Source)
@@ -160,14 +163,21 @@ func TestEngineStoryThroughStream(t *testing.T) {
 	if string(body) != "Hello World\n" {
 		t.Fatalf("body %q", body)
 	}
-	// The client hangs up its idle keep-alive connection: the engine is
-	// parked in read, the poller wakes it, read returns 0 (EOF).
-	tr.CloseIdleConnections()
-
 	accepted := l.find(t, is(engine.LayerTCP, "accept", 0))[0]
 	id := accepted.Conn
 	retPositive := func(e engine.Event) bool { return e.Ret > 0 }
 	eagain := func(e engine.Event) bool { return e.Ret == -1 && e.Errno == "EAGAIN" }
+	writes := step{"write or writev", func(e engine.Event) bool {
+		return e.Layer == engine.LayerSyscall && (e.Op == "write" || e.Op == "writev") && e.Conn == id && e.Ret > 0
+	}}
+	parked := is(engine.LayerFD, "park", id, func(e engine.Event) bool { return e.Mode == "read" })
+
+	// The client hangs up its idle keep-alive connection: the engine is
+	// parked in read, the poller wakes it, read returns 0 (EOF). Only
+	// once the engine has parked: a FIN that arrived before its read
+	// would make that read return 0 at once, with no park and no wake.
+	l.find(t, writes, is(engine.LayerSyscall, "read", id, eagain), parked)
+	tr.CloseIdleConnections()
 	story := l.find(t,
 		is(engine.LayerSyscall, "accept4", 0, func(e engine.Event) bool { return e.Ret == int64(accepted.FD) }),
 		is(engine.LayerTCP, "accept", id),
@@ -176,11 +186,9 @@ func TestEngineStoryThroughStream(t *testing.T) {
 		is(engine.LayerHTTP, "request", id, func(e engine.Event) bool { return e.Method == "GET" && e.Target == "/hello" }),
 		is(engine.LayerApp, "handler_start", id),
 		is(engine.LayerApp, "handler_end", id, func(e engine.Event) bool { return e.Status == 200 }),
-		step{"write or writev", func(e engine.Event) bool {
-			return e.Layer == engine.LayerSyscall && (e.Op == "write" || e.Op == "writev") && e.Conn == id && e.Ret > 0
-		}},
+		writes,
 		is(engine.LayerSyscall, "read", id, eagain),
-		is(engine.LayerFD, "park", id, func(e engine.Event) bool { return e.Mode == "read" }),
+		parked,
 		is(engine.LayerPoller, "ready", id),
 		is(engine.LayerFD, "wake", id),
 		is(engine.LayerSyscall, "read", id, func(e engine.Event) bool { return e.Ret == 0 }),
@@ -318,7 +326,7 @@ func TestEngineStepMode(t *testing.T) {
 // startWatcher runs the kernel watcher on the engine's port, wired as main
 // wires it: events into the recorder, the recorder's events back into Learn.
 func startWatcher(t *testing.T, l *live) {
-	w := &viz.KernelWatcher{Port: l.srv.Info().Port, Tracer: l.rec}
+	w := &viz.KernelWatcher{Addr: l.srv.Info().Addr, Tracer: l.rec}
 	l.rec.Observe(w.Learn)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -337,9 +345,21 @@ func startWatcher(t *testing.T, l *live) {
 // is gone (here at once: the client reconnects from the same port and so
 // takes the TIME_WAIT socket over, RFC 6191, instead of waiting 60 s).
 func TestEngineTimeWaitThroughStream(t *testing.T) {
+	needTimeWait(t)
 	l := startLive(t)
 	startWatcher(t, l)
-	request := func(d *net.Dialer) net.Addr {
+	// Both connections come from one client port, which must stay ours
+	// in between. A port connect(2) picks by itself is not: Linux gives
+	// the same ephemeral port to connections to other destinations, this
+	// process's or another's, and any of their sockets (one in TIME_WAIT
+	// included) makes a later bind(2) to it fail with EADDRINUSE. So the
+	// port is reserved by a socket bound with SO_REUSEADDR and never
+	// connected: connect(2) skips a port bound that way, bind(2) to port 0
+	// never picks it, and only sockets that set SO_REUSEADDR too, as the
+	// client's do, may bind it as well.
+	client := reservePort(t)
+	reuse := &net.Dialer{LocalAddr: client, Timeout: 10 * time.Second, Control: reuseAddr}
+	request := func(d *net.Dialer) {
 		conn, err := d.Dial("tcp", l.srv.Info().Addr)
 		if err != nil {
 			t.Fatal(err)
@@ -351,9 +371,8 @@ func TestEngineTimeWaitThroughStream(t *testing.T) {
 		if !strings.HasSuffix(string(b), "Hello World\n") {
 			t.Fatalf("response %q", b)
 		}
-		return conn.LocalAddr()
 	}
-	client := request(&net.Dialer{Timeout: 10 * time.Second})
+	request(reuse)
 	remote := client.String()
 	accepted := l.find(t, is(engine.LayerTCP, "accept", 0, func(e engine.Event) bool { return e.Remote == remote }))[0]
 	id := accepted.Conn
@@ -374,10 +393,62 @@ func TestEngineTimeWaitThroughStream(t *testing.T) {
 		t.Fatalf("conn %d = %+v", id, c)
 	}
 
-	request(&net.Dialer{LocalAddr: client, Timeout: 10 * time.Second})
+	// The client's socket closed second: its LAST_ACK ends when the
+	// server's ACK arrives, which the server's TIME_WAIT does not wait
+	// for. Until then the 4-tuple is taken, and connect(2) would fail.
+	waitFor(t, "the client's first socket gone", func() bool {
+		socks, err := viz.Dump(client.Port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range socks {
+			// (The reserving socket is there too, bound, unconnected.)
+			if s.Local == client.AddrPort() && s.Remote.String() == l.srv.Info().Addr {
+				return false
+			}
+		}
+		return true
+	})
+	request(reuse)
 	l.find(t, sockDiag("TIME_WAIT"), sockDiag("CLOSED"))
 	l.dash.getJSON(t, "/api/v1/snapshot", &s)
 	if c := connInfo(s, id); c == nil || c.State != "CLOSED" {
 		t.Fatalf("conn %d = %+v", id, c)
 	}
+}
+
+// reservePort binds a TCP socket to 127.0.0.1 with SO_REUSEADDR, never to
+// be connected, for the test's duration, and returns its address: a
+// client port no other socket can be given (see
+// TestEngineTimeWaitThroughStream). Sockets that set SO_REUSEADDR too
+// (reuseAddr) can bind it.
+func reservePort(t *testing.T) *net.TCPAddr {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1).To4(), Port: sa.(*unix.SockaddrInet4).Port}
+}
+
+// reuseAddr is a net.Dialer's Control: SO_REUSEADDR before bind(2).
+func reuseAddr(network, address string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
 }

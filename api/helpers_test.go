@@ -5,7 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,4 +150,61 @@ func connInfo(s viz.Snapshot, id uint64) *viz.ConnInfo {
 		}
 	}
 	return nil
+}
+
+// A socket that closed first lives on without an fd, in FIN_WAIT2 and then
+// TIME_WAIT, only while the kernel has room for such sockets: at most
+// net.ipv4.tcp_max_tw_buckets, for every program on the machine. Beyond
+// that the kernel closes it at once and counts it (TcpExt
+// TCPTimeWaitOverflow in /proc/net/netstat). A load test running next to
+// the tests can fill the table; there is then no TIME_WAIT to watch, and a
+// test waiting for one skips, saying why, instead of failing.
+
+var twBaseline sync.Map // test name → TCPTimeWaitOverflow when it began
+
+// needTimeWait notes that t expects the kernel to keep a socket in
+// FIN_WAIT2 or TIME_WAIT (see skipIfNoTimeWait).
+func needTimeWait(t testing.TB) {
+	if n, ok := timeWaitOverflows(); ok {
+		twBaseline.Store(t.Name(), n)
+		t.Cleanup(func() { twBaseline.Delete(t.Name()) })
+	}
+}
+
+// skipIfNoTimeWait skips t, which is about to fail for want of a socket in
+// FIN_WAIT2 or TIME_WAIT, if since needTimeWait the kernel closed sockets
+// instead of keeping them in those states.
+func skipIfNoTimeWait(t testing.TB) {
+	t.Helper()
+	b, ok := twBaseline.Load(t.Name())
+	if !ok {
+		return
+	}
+	if n, ok := timeWaitOverflows(); ok && n > b.(uint64) {
+		t.Skipf("the kernel's TIME_WAIT table was full while this test ran: it closed %d sockets at once instead of keeping them in FIN_WAIT2 or TIME_WAIT (TcpExt TCPTimeWaitOverflow; net.ipv4.tcp_max_tw_buckets is for the whole machine, another program's load may have filled it), so there was none to watch", n-b.(uint64))
+	}
+}
+
+// timeWaitOverflows reads TcpExt TCPTimeWaitOverflow; ok is false where
+// there is no /proc/net/netstat.
+func timeWaitOverflows() (uint64, bool) {
+	b, err := os.ReadFile("/proc/net/netstat")
+	if err != nil {
+		return 0, false
+	}
+	// Pairs of lines: "TcpExt: Name1 Name2 …" then "TcpExt: 1 2 …".
+	lines := strings.Split(string(b), "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) == 0 || names[0] != "TcpExt:" || len(values) != len(names) || values[0] != "TcpExt:" {
+			continue
+		}
+		for j, name := range names {
+			if name == "TCPTimeWaitOverflow" {
+				n, err := strconv.ParseUint(values[j], 10, 64)
+				return n, err == nil
+			}
+		}
+	}
+	return 0, false
 }
