@@ -61,7 +61,16 @@ func TestPipelineUnderStress(t *testing.T) {
 		<-served
 	})
 	rec.SetEngine(srv.Info().Addr)
-	d := newDashboard(t, Config{Recorder: rec, Stream: StreamSettings{WriteWait: 2 * time.Second}})
+	// The stuck viewer must stay subscribed, and stuck, until its queue is
+	// full, however slow the run: the stream drops a viewer that sends no
+	// pong for PongWait or whose write blocks for WriteWait, and with the
+	// defaults (60 s, 10 s) a slow run (-race, one CPU, other packages'
+	// tests alongside) dropped it before it lost a batch; then nobody was
+	// left to lose events, and the loop below that waits for a loss ran
+	// until the test binary's timeout. Neither deadline is what this test
+	// is about, so neither can pass while it runs.
+	forever := 24 * time.Hour
+	d := newDashboard(t, Config{Recorder: rec, Stream: StreamSettings{WriteWait: forever, PongWait: forever}})
 	wsURL := "ws" + strings.TrimPrefix(d.URL, "http") + "/api/v1/stream"
 	engineURL := "http://" + srv.Info().Addr
 
