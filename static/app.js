@@ -72,7 +72,6 @@ class App {
     this.canStep = false;
     this.lastExpire = 0;
     this.errors = [];
-    this.controlMsgs = 0; // control messages from the stream, to spot stale replies
 
     const params = new URLSearchParams(location.search);
     const saved = (k) => params.get(k) ?? safeGet(`sockscope.${k}`);
@@ -103,7 +102,7 @@ class App {
       onHello: (h) => this.onHello(h),
       onSnapshot: (s, history, o) => this.onSnapshot(s, history, o),
       onEvents: (evs, meta) => this.onEvents(evs, meta),
-      onControl: (c) => { this.controlMsgs++; this.model.setControl(c); },
+      onControl: (c) => this.model.setControl(c),
       onScenario: (m) => this.scenarios.onMessage(m),
       onStatus: (s, d) => { this.status = s; this.statusDetail = d ?? null; },
     });
@@ -281,13 +280,16 @@ class App {
   }
 
   async control(body) {
-    const seen = this.controlMsgs;
     try {
       const c = await postJSON('/api/v1/control', body);
-      // The reply describes the gate when the call was let through; a
-      // control message from the stream since then is newer (the next call
-      // already waiting) and must not be overwritten by it.
-      if (c && this.controlMsgs === seen) this.model.setControl(c);
+      // The reply describes the gate when the call was let through. While
+      // the stream is live its control messages tell the same, in order,
+      // and one follows every change; but the reply can overtake a message
+      // the hub built just before this call, which would then show the
+      // call just released as the next one again (and the next Step would
+      // let through another than the one shown). So the reply stands in
+      // for the stream only when there is none.
+      if (c && this.status !== 'live') this.model.setControl(c);
     } catch (e) {
       this.toast(t('err.control', { msg: e.message }));
     }
