@@ -41,6 +41,12 @@ func BenchmarkEngineKeepAliveTraced(b *testing.B) {
 
 // BenchmarkNetHTTPKeepAlive is the same load on net/http's server.
 func BenchmarkNetHTTPKeepAlive(b *testing.B) {
+	benchNetHTTP(b, keepAliveLoad)
+}
+
+// benchNetHTTP runs load against net/http's server with benchHandler, the
+// reference every engine benchmark is read against.
+func benchNetHTTP(b *testing.B, load func(b *testing.B, addr string)) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -48,7 +54,7 @@ func BenchmarkNetHTTPKeepAlive(b *testing.B) {
 	srv := &http.Server{Handler: benchHandler}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	keepAliveLoad(b, ln.Addr().String())
+	load(b, ln.Addr().String())
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"reflect"
 	"strings"
@@ -162,20 +161,7 @@ func BenchmarkEngineOneShot(b *testing.B) {
 
 // BenchmarkNetHTTPOneShot is the same load on net/http.
 func BenchmarkNetHTTPOneShot(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := &http.Server{Handler: benchHandler}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	oneShotLoad(b, ln.Addr().String())
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		b.Error(err)
-	}
-	<-done
+	benchNetHTTP(b, oneShotLoad)
 }
 
 // oneShotLoad makes b.N connections, benchConns at a time, each sending
